@@ -1,0 +1,119 @@
+"""TensorFlow GAN: one training step (a tf.function graph), sampling, canonical state."""
+
+import numpy as np
+import tensorflow as tf
+
+from ganbench.backends.tf.nets import Network
+
+NAME = "tf"
+
+
+def framework_version() -> str:
+    return tf.__version__
+
+
+class Adam(tf.Module):
+    """Adam exactly as torch.optim.Adam computes it (single-tensor path):
+    eps is added to the bias-corrected sqrt(v), not to the raw sqrt(v) as Keras' Adam does."""
+
+    def __init__(self, variables, lr, beta1, beta2, eps, dtype):
+        super().__init__()
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.dtype = dtype
+
+    def apply(self, grads, variables):
+        self.step.assign_add(1)
+        t = tf.cast(self.step, tf.float64)  # torch computes the corrections in Python doubles
+        step_size = tf.cast(self.lr / (1.0 - self.beta1**t), self.dtype)
+        bc2_sqrt = tf.cast(tf.sqrt(1.0 - self.beta2**t), self.dtype)
+        w = 1.0 - self.beta1
+        for g, var, m, v in zip(grads, variables, self.m, self.v):
+            # torch's lerp_(g, w) switches formula at w = 0.5
+            m.assign(m + w * (g - m) if w < 0.5 else g - (g - m) * (1.0 - w))
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * g * g)
+            var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + self.eps)))
+
+
+def _softplus_mean(x):
+    return tf.reduce_mean(tf.nn.softplus(x))
+
+
+class GAN:
+    """Same interface and semantics as ganbench.backends.torch.step.GAN."""
+
+    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32"):
+        self.spec, self.hp = spec, hp
+        self.dtype = tf.as_dtype(dtype)
+        self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
+        for key, net in self.nets.items():
+            net.load_canonical(state["nets"][key])
+        self.G, self.D = self.nets["G"], self.nets["D"]
+        lrs = {"G": hp.lr_g, "D": hp.lr_d}
+        self.opts = {
+            key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype)
+            for key, net in self.nets.items()
+        }
+        if state.get("opt"):
+            self._load_opt(state["opt"])
+        self._step_fn = tf.function(self._train_step, jit_compile=False)
+        self._generate_fn = tf.function(self.G.__call__)
+        self._discriminate_fn = tf.function(self.D.__call__)
+
+    # -- training ---------------------------------------------------------------------------
+    def _d_update(self, real, fake):
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.D.trainables)
+            loss = _softplus_mean(-self.D(real, True)) + _softplus_mean(self.D(tf.stop_gradient(fake), True))
+        self.opts["D"].apply(tape.gradient(loss, self.D.trainables), self.D.trainables)
+        return loss
+
+    def _train_step(self, reals, z):
+        n_dis = reals.shape[0]
+        for d in range(n_dis - 1):
+            d_loss = self._d_update(reals[d], self.G(z[d], True))
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.G.trainables)
+            fake = self.G(z[n_dis - 1], True)
+            with tape.stop_recording():
+                d_loss = self._d_update(reals[n_dis - 1], fake)
+            g_loss = _softplus_mean(-self.D(fake, True))
+        self.opts["G"].apply(tape.gradient(g_loss, self.G.trainables), self.G.trainables)
+        return d_loss, g_loss
+
+    def train_step(self, reals: np.ndarray, z: np.ndarray) -> dict:
+        """See the torch backend: n_dis D updates, then a G update on the last fake batch."""
+        d_loss, g_loss = self._step_fn(tf.constant(reals, self.dtype), tf.constant(z, self.dtype))
+        return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+
+    # -- inference --------------------------------------------------------------------------
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        return self._generate_fn(tf.constant(z, self.dtype), training).numpy()
+
+    def discriminate(self, images: np.ndarray, training: bool = False) -> np.ndarray:
+        return tf.reshape(self._discriminate_fn(tf.constant(images, self.dtype), training), [-1]).numpy()
+
+    # -- state ------------------------------------------------------------------------------
+    def export_state(self) -> dict:
+        return {
+            "nets": {key: net.export_canonical() for key, net in self.nets.items()},
+            "opt": {key: self._export_opt(key) for key in self.nets},
+        }
+
+    def _export_opt(self, key: str) -> dict:
+        net, opt = self.nets[key], self.opts[key]
+        out = {"step": int(opt.step.numpy()), "exp_avg": {}, "exp_avg_sq": {}}
+        for name, m, v in zip(net.trainable_names, opt.m, opt.v):
+            out["exp_avg"][name] = net.to_canonical(name, m.numpy())
+            out["exp_avg_sq"][name] = net.to_canonical(name, v.numpy())
+        return out
+
+    def _load_opt(self, opt_state: dict) -> None:
+        for key, saved in opt_state.items():
+            net, opt = self.nets[key], self.opts[key]
+            opt.step.assign(saved["step"])
+            for name, m, v in zip(net.trainable_names, opt.m, opt.v):
+                m.assign(net.to_native(name, saved["exp_avg"][name]).astype(m.dtype.as_numpy_dtype))
+                v.assign(net.to_native(name, saved["exp_avg_sq"][name]).astype(v.dtype.as_numpy_dtype))

@@ -1,0 +1,1 @@
+"""PyTorch backend (NCHW, eager by default)."""

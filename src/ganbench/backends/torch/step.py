@@ -1,0 +1,135 @@
+"""PyTorch GAN: one training step, sampling, and state in the canonical layout."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
+
+NAME = "torch"
+
+
+def framework_version() -> str:
+    return torch.__version__
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class GAN:
+    """Generator, discriminator and their Adam optimisers, with PyTorch semantics throughout.
+
+    `hp` needs lr_g, lr_d, beta1, beta2, eps and n_dis. Arrays cross the boundary as numpy NHWC.
+    """
+
+    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32"):
+        self.spec, self.hp = spec, hp
+        self.device = torch.device(device or default_device())
+        self.dtype = getattr(torch, dtype)
+        self.nets = {}
+        for key, net in spec.networks.items():
+            module = build_network(net).to(self.device, self.dtype)
+            load_canonical(module, net, state["nets"][key])
+            self.nets[key] = module.train()
+        self.G, self.D = self.nets["G"], self.nets["D"]
+        lrs = {"G": hp.lr_g, "D": hp.lr_d}
+        self.opts = {
+            key: torch.optim.Adam(module.parameters(), lr=lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
+            for key, module in self.nets.items()
+        }
+        if state.get("opt"):
+            self._load_opt(state["opt"])
+
+    # -- numpy boundary ---------------------------------------------------------------------
+    def _tensor(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
+        array = np.asarray(array)
+        if nhwc:  # [..., H, W, C] -> [..., C, H, W]
+            array = np.moveaxis(array, -1, -3)
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype)
+
+    @staticmethod
+    def _nhwc(images: torch.Tensor) -> np.ndarray:
+        return images.detach().permute(0, 2, 3, 1).cpu().numpy()
+
+    # -- training ---------------------------------------------------------------------------
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Non-saturating D loss on logits: softplus(-D(x)) + softplus(D(G(z))), batch means."""
+        loss = F.softplus(-self.D(real)).mean() + F.softplus(self.D(fake.detach())).mean()
+        self.opts["D"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.opts["D"].step()
+        return loss
+
+    def train_step(self, reals: np.ndarray, z: np.ndarray) -> dict:
+        """n_dis D updates then one G update.
+
+        reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim].
+        The G update reuses the fake batch of the last D update (as pytorch/examples dcgan does),
+        scored by the freshly updated D.
+        """
+        reals_t, z_t = self._tensor(reals, nhwc=True), self._tensor(z)
+        n_dis = len(reals_t)
+        for d in range(n_dis):
+            with torch.set_grad_enabled(d == n_dis - 1):
+                fake = self.G(z_t[d])
+            d_loss = self._d_update(reals_t[d], fake)
+        self.D.requires_grad_(False)  # the G step needs dL/dfake only, not D's weight gradients
+        g_loss = F.softplus(-self.D(fake)).mean()
+        self.opts["G"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opts["G"].step()
+        self.D.requires_grad_(True)
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+    # -- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
+        """G(z) as float NHWC in [-1, 1]; eval mode (running BN stats) unless training=True.
+        In training mode the BN running stats are updated, as in a training forward."""
+        self.G.train(training)
+        try:
+            return self._nhwc(self.G(self._tensor(z)))
+        finally:
+            self.G.train()
+
+    @torch.no_grad()
+    def discriminate(self, images: np.ndarray, training: bool = False) -> np.ndarray:
+        """D's logits [B] for NHWC images in [-1, 1]."""
+        self.D.train(training)
+        try:
+            return self.D(self._tensor(images, nhwc=True)).reshape(-1).cpu().numpy()
+        finally:
+            self.D.train()
+
+    # -- state ------------------------------------------------------------------------------
+    def export_state(self) -> dict:
+        nets = {key: export_canonical(module, self.spec.networks[key]) for key, module in self.nets.items()}
+        return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
+
+    def _named_params(self, key: str) -> list:
+        return list(self.nets[key].named_parameters())
+
+    def _export_opt(self, key: str) -> dict:
+        out = {"step": 0, "exp_avg": {}, "exp_avg_sq": {}}
+        for name, param in self._named_params(key):
+            slot = self.opts[key].state.get(param)
+            if not slot:
+                zeros = np.zeros(tuple(param.shape), np.float32)
+                out["exp_avg"][name], out["exp_avg_sq"][name] = zeros, zeros.copy()
+                continue
+            out["step"] = int(slot["step"].item())
+            for moment in ("exp_avg", "exp_avg_sq"):
+                out[moment][name] = slot[moment].detach().cpu().numpy().copy()
+        return out
+
+    def _load_opt(self, opt_state: dict) -> None:
+        for key, saved in opt_state.items():
+            if saved["step"] == 0:
+                continue
+            for name, param in self._named_params(key):
+                self.opts[key].state[param] = {
+                    "step": torch.tensor(float(saved["step"]), dtype=torch.float32),
+                    "exp_avg": self._tensor(saved["exp_avg"][name]),
+                    "exp_avg_sq": self._tensor(saved["exp_avg_sq"][name]),
+                }

@@ -1,0 +1,161 @@
+"""Checkpoints: one safetensors file of canonical tensors with JSON metadata in its header.
+
+Tensor names: "G.<param>", "D.<param>" (weights and BN buffers, PyTorch layout) and
+"opt.<G|D>.<exp_avg|exp_avg_sq>.<param>" (Adam moments). The metadata holds the step, the
+resolved config, the Adam step counts, and who wrote it. Either backend reads what either wrote.
+
+Writes are atomic: temp file, fsync, os.replace, fsync of the directory; only then does the
+`latest` pointer move. A kill -9 at any moment leaves the previous checkpoint loadable.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save as st_save
+
+from ganbench.errors import GanbenchError
+
+FORMAT = "ganbench-checkpoint"
+VERSION = 1
+CHECKPOINT_DIR = "checkpoints"
+LATEST = "latest"
+MOMENTS = ("exp_avg", "exp_avg_sq")
+
+
+def spec_hash(spec) -> str:
+    """Identifies an architecture by its full description (names, shapes, eps, momentum...)."""
+    return hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def flatten_state(state: dict) -> dict:
+    tensors = {}
+    for key, arrays in state["nets"].items():
+        for name, value in arrays.items():
+            tensors[f"{key}.{name}"] = value
+    for key, opt in (state.get("opt") or {}).items():
+        for moment in MOMENTS:
+            for name, value in opt[moment].items():
+                tensors[f"opt.{key}.{moment}.{name}"] = value
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+
+
+def unflatten_state(tensors: dict, opt_steps: dict, spec) -> dict:
+    """Rebuild the backend state, checking every tensor the spec needs is there with its shape."""
+    state = {"nets": {}, "opt": {}}
+    for key, net in spec.networks.items():
+        shapes = {**net.param_shapes(), **net.buffer_shapes()}
+        state["nets"][key] = {name: _take(tensors, f"{key}.{name}", shape) for name, shape in shapes.items()}
+        state["opt"][key] = {"step": int(opt_steps.get(key, 0))}
+        for moment in MOMENTS:
+            state["opt"][key][moment] = {
+                name: _take(tensors, f"opt.{key}.{moment}.{name}", shape)
+                for name, shape in net.param_shapes().items()
+            }
+    return state
+
+
+def _take(tensors: dict, name: str, shape) -> np.ndarray:
+    if name not in tensors:
+        raise GanbenchError(f"incompatible checkpoint: tensor {name} is missing")
+    value = tensors[name]
+    if tuple(value.shape) != tuple(shape):
+        raise GanbenchError(f"incompatible checkpoint: {name} has shape {tuple(value.shape)}, model needs {tuple(shape)}")
+    return value
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
+
+
+def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int = 3) -> Path:
+    """Write the checkpoint of `step`, move `latest` to it, and keep the newest `keep` files."""
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "step": int(step),
+        "config": config.to_dict(),
+        "arch": spec.arch,
+        "spec_hash": spec_hash(spec),
+        "image_shape": list(spec.image_shape),
+        "opt_steps": {key: int(opt["step"]) for key, opt in state["opt"].items()},
+        "layout": "canonical (PyTorch): Dense (out,in), Conv OIHW, ConvT IOHW, flatten (C,H,W)",
+        "writer": writer,
+    }
+    path = checkpoint_path(run_dir, step)
+    atomic_write(path, st_save(flatten_state(state), metadata={"ganbench": json.dumps(meta)}))
+    atomic_write(path.parent / LATEST, (path.name + "\n").encode())
+    for old in sorted(path.parent.glob("step_*.safetensors"))[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def resolve(path) -> Path:
+    """A checkpoint file, or a run/checkpoints directory (then its `latest` checkpoint)."""
+    path = Path(path)
+    if path.is_dir():
+        folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+        pointer = folder / LATEST
+        if not pointer.is_file():
+            raise GanbenchError(f"{path}: no checkpoint found (expected {pointer})")
+        path = folder / pointer.read_text().strip()
+    if not path.is_file():
+        raise GanbenchError(f"{path}: checkpoint not found")
+    return path
+
+
+def read_metadata(path: Path) -> dict:
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get("ganbench")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GanbenchError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+    if raw is None:
+        raise GanbenchError(f"{path}: not a ganbench checkpoint (no ganbench metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise GanbenchError(f"{path}: corrupt checkpoint metadata") from None
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise GanbenchError(
+            f"{path}: incompatible checkpoint format {meta.get('format')!r} v{meta.get('version')} "
+            f"(this ganbench reads {FORMAT} v{VERSION})"
+        )
+    return meta
+
+
+def load(path, spec_for=None) -> tuple[dict, dict, Path]:
+    """(state, metadata, resolved path). `spec_for(meta)` builds the spec to check shapes against."""
+    path = resolve(path)
+    meta = read_metadata(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GanbenchError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+    spec = spec_for(meta)
+    if meta.get("spec_hash") != spec_hash(spec):
+        raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
+    return unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path

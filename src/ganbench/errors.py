@@ -1,0 +1,9 @@
+"""The one exception type that the CLI turns into a single stderr line and exit code 2."""
+
+
+class GanbenchError(Exception):
+    """Bad input or an unusable file: the message is shown to the user as one line."""
+
+
+class TrainingDiverged(GanbenchError):
+    """A loss or weight became non-finite; the message names the step and the network."""

@@ -1,0 +1,47 @@
+"""The one path from generator output to pixels, shared by both backends."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255] by round-half-to-even then clip (NHWC kept)."""
+    scaled = np.rint((np.asarray(images, np.float64) + 1.0) * 127.5)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """uint8 NHWC -> one uint8 HxWxC image, tiles separated by `pad` black pixels."""
+    n, h, w, c = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    grid = np.zeros((pad + nrows * (h + pad), pad + ncols * (w + pad), c), np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y : y + h, x : x + w] = image
+    return grid
+
+
+def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an HxWx{1,3} uint8 image as PNG atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pil.save(f, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def save_grid(images: np.ndarray, path, ncols: int | None = None) -> Path:
+    """Generator output (float NHWC in [-1, 1]) -> PNG grid."""
+    return save_png(make_grid(to_uint8(images), ncols), path)

@@ -1,0 +1,29 @@
+"""Sampling from a checkpoint with either backend, whichever wrote it."""
+
+from pathlib import Path
+
+from ganbench import checkpoint
+from ganbench.backends import get_backend
+from ganbench.config import TrainConfig
+from ganbench.images import save_grid
+from ganbench.rng import STREAM_SAMPLE, normal_noise
+from ganbench.training.loop import spec_from_metadata
+
+
+def load_generator(checkpoint_path, backend_name: str):
+    """A backend GAN restored from a checkpoint (weights only; optimiser state is not needed)."""
+    state, meta, path = checkpoint.load(checkpoint_path, spec_from_metadata)
+    spec = spec_from_metadata(meta)
+    config = TrainConfig.from_dict(meta["config"])
+    gan = get_backend(backend_name).GAN(spec, {"nets": state["nets"]}, config)
+    return gan, spec, meta
+
+
+def sample_images(gan, spec, n: int, seed: int):
+    """float NHWC in [-1, 1]: G in eval mode on N(0, 1) noise keyed on (seed, sample stream)."""
+    return gan.generate(normal_noise(seed, STREAM_SAMPLE, (n, spec.z_dim)))
+
+
+def sample_grid(checkpoint_path, backend_name: str, n: int, seed: int, out) -> Path:
+    gan, spec, _ = load_generator(checkpoint_path, backend_name)
+    return save_grid(sample_images(gan, spec, n, seed), out)

@@ -1,0 +1,1 @@
+"""Framework-neutral training loop and run logging."""

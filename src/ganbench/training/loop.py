@@ -1,0 +1,123 @@
+"""The training loop, identical for every backend: numpy batches and noise in, losses out.
+
+Step s (counted in G updates, from 0) uses data batches s*n_dis ... s*n_dis + n_dis - 1 and the
+noise keyed on (seed, s): resuming from a checkpoint needs nothing but its step.
+"""
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ganbench import checkpoint, data
+from ganbench.archs import build_spec
+from ganbench.backends import get_backend
+from ganbench.config import TrainConfig
+from ganbench.errors import GanbenchError, TrainingDiverged
+from ganbench.images import save_grid
+from ganbench.init import init_gan
+from ganbench.rng import STREAM_FIXED_NOISE, STREAM_NOISE_D, normal_noise
+from ganbench.training.logger import RunLogger
+
+CONFIG_FILE = "config.json"
+SAMPLES_DIR = "samples"
+GRID_SIZE = 64
+
+
+def spec_for_config(config: TrainConfig):
+    channels = data.get_dataset(config.dataset).image_shape[-1]
+    return build_spec(config.model, channels)
+
+
+def spec_from_metadata(meta: dict):
+    return spec_for_config(TrainConfig.from_dict(meta["config"]))
+
+
+def check_fresh_run_dir(run_dir: Path) -> None:
+    """Refuse to write into a directory that holds anything: nothing is ever overwritten."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        what = "another run" if (run_dir / CONFIG_FILE).exists() else "files"
+        raise GanbenchError(f"output directory {run_dir} already holds {what} (use --resume, or another --out)")
+
+
+def saved_config(run_dir: Path) -> TrainConfig:
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise GanbenchError(f"cannot resume: {path} not found")
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text()))
+    except json.JSONDecodeError:
+        raise GanbenchError(f"cannot resume: {path} is not valid JSON") from None
+
+
+def writer_info(backend) -> dict:
+    return {"backend": backend.NAME, "framework": backend.framework_version(), "host": platform.node()}
+
+
+def check_finite(losses: dict, step: int) -> None:
+    for name, value in losses.items():
+        if not math.isfinite(value):
+            network = "D" if name.startswith("d_") else "G"
+            raise TrainingDiverged(f"non-finite {name} ({value}) in network {network} at step {step}")
+
+
+def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, progress: bool = True) -> Path:
+    """Train to `config.steps` G updates, writing samples, logs and checkpoints under `run_dir`.
+    Returns the last checkpoint's path."""
+    config.validate()
+    run_dir = Path(run_dir)
+    spec = spec_for_config(config)
+    if resume:
+        state, meta, _ = checkpoint.load(run_dir, spec_from_metadata)
+        start = meta["step"]
+    else:
+        check_fresh_run_dir(run_dir)
+        state, start = {"nets": init_gan(spec, config.seed)}, 0
+    images, _ = data.load(config.dataset, "train", data_dir)  # before any write: bad data leaves no trace
+    stream = data.BatchStream(data.pad_to(images, spec.image_shape[1]), config.batch_size, config.seed)
+    backend = get_backend(config.backend)
+    gan = backend.GAN(spec, state, config)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
+    fixed_z = normal_noise(config.seed, STREAM_FIXED_NOISE, (GRID_SIZE, spec.z_dim))
+    logger = RunLogger(run_dir, start)
+    images_per_step = config.batch_size * config.n_dis
+    last_path = checkpoint.checkpoint_path(run_dir, start) if resume else None
+    bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
+    window_start, window_steps = time.perf_counter(), 0
+    try:
+        for step in range(start, config.steps):
+            reals = np.stack([stream.batch(step * config.n_dis + d) for d in range(config.n_dis)])
+            z = normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step)
+            losses = gan.train_step(reals, z)
+            done = step + 1
+            check_finite(losses, done)
+            window_steps += 1
+            rate = window_steps * images_per_step / (time.perf_counter() - window_start)
+            bar.update(1)
+            bar.set_postfix(d_loss=f"{losses['d_loss']:.3f}", g_loss=f"{losses['g_loss']:.3f}", img_s=f"{rate:.0f}")
+            if done % config.log_every == 0 or done == config.steps:
+                logger.log(done, {**losses, "img_per_s": rate})
+                window_start, window_steps = time.perf_counter(), 0
+            if done % config.sample_every == 0 or done == config.steps:
+                save_grid(gan.generate(fixed_z), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
+    finally:
+        bar.close()
+        logger.close()
+    return last_path
+
+
+def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend) -> Path:
+    state = gan.export_state()
+    for key, arrays in state["nets"].items():
+        bad = [name for name, value in arrays.items() if not np.all(np.isfinite(value))]
+        if bad:
+            raise TrainingDiverged(f"non-finite weights in network {key} ({bad[0]}) at step {step}; last checkpoint kept")
+    return checkpoint.save(run_dir, step, state, config, spec, writer_info(backend), config.keep_checkpoints)
