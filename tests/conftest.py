@@ -1,0 +1,47 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real MNIST / Fashion-MNIST files: $GANBENCH_DATA, else ../shared/data beside the repo.
+    Missing data fails the run: these tests must never pass by skipping."""
+    path = Path(os.environ.get("GANBENCH_DATA") or REPO.parent / "shared" / "data")
+    if not (path / "mnist").is_dir():
+        pytest.fail(f"real datasets not found at {path}; set GANBENCH_DATA")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_train(data_dir):
+    from ganbench import data
+
+    return data.load("mnist", "train", data_dir)
+
+
+@pytest.fixture(scope="session")
+def spec():
+    from ganbench.archs import build_spec
+
+    return build_spec("dcgan", 1)
+
+
+@pytest.fixture(scope="session")
+def init_state(spec):
+    from ganbench.init import init_gan
+
+    return {"nets": init_gan(spec, 0)}
+
+
+@pytest.fixture(scope="session")
+def real_batches(mnist_train):
+    """[5, 1, 64, 32, 32, 1] float32 MNIST batches (5 steps, n_dis = 1)."""
+    from ganbench import data
+
+    stream = data.BatchStream(data.pad_to(mnist_train[0], 32), 64, seed=0)
+    return np.stack([stream.batch(i) for i in range(5)])[:, None]
