@@ -1,0 +1,145 @@
+"""Bad input: one line on stderr, exit code 2, no traceback, nothing overwritten."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ganbench import checkpoint
+from ganbench.cli import main
+from ganbench.config import TrainConfig
+from ganbench.training import loop
+
+
+def cli_error(capsys, *argv):
+    """Run the CLI, expecting a bad-input failure; return its single stderr line."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan)"),
+        ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist)"),
+        ("--backend", "jax", "unknown backend 'jax' (choose from torch, tf)"),
+        ("--steps", "0", "argument --steps: must be positive, got 0"),
+        ("--batch-size", "-4", "argument --batch-size: must be positive, got -4"),
+        ("--steps", "ten", "argument --steps: expected an integer, got 'ten'"),
+    ],
+)
+def test_bad_train_options(capsys, tmp_path, option, value, message):
+    line = cli_error(capsys, "train", option, value, "--out", str(tmp_path / "run"))
+    assert line.endswith(message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data(capsys, tmp_path):
+    line = cli_error(capsys, "train", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
+    assert line == (
+        f"ganbench: error: mnist: train-images-idx3-ubyte.gz not found in {tmp_path}/nowhere/mnist "
+        "(set --data-dir or GANBENCH_DATA, or fetch it with: ganbench data download mnist)"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_data(capsys, tmp_path, data_dir):
+    shutil.copytree(data_dir / "mnist", tmp_path / "data" / "mnist")
+    path = tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[: 1 << 20])
+    line = cli_error(capsys, "train", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"))
+    assert line == f"ganbench: error: {path}: corrupt or truncated gzip file (Compressed file ended before the end-of-stream marker was reached)"
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    loop.train(TrainConfig(steps=2, sample_every=1, checkpoint_every=1), out, data_dir=data_dir, progress=False)
+    return out
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_existing_run_is_not_overwritten(capsys, finished_run, data_dir):
+    before = snapshot(finished_run)
+    line = cli_error(capsys, "train", "--out", str(finished_run), "--data-dir", str(data_dir))
+    assert line == f"ganbench: error: output directory {finished_run} already holds another run (use --resume, or another --out)"
+    assert snapshot(finished_run) == before
+
+
+def test_resume_cannot_change_the_recipe(capsys, finished_run, data_dir):
+    before = snapshot(finished_run)
+    line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--lr", "0.1", "--seed", "3")
+    assert line == f"ganbench: error: --resume cannot change lr_d, lr_g, seed of the run in {finished_run}"
+    assert snapshot(finished_run) == before
+
+
+def test_resume_without_a_run(capsys, tmp_path):
+    line = cli_error(capsys, "train", "--resume", "--out", str(tmp_path))
+    assert line == f"ganbench: error: cannot resume: {tmp_path}/config.json not found"
+
+
+def test_unreadable_checkpoint(capsys, tmp_path):
+    bad = tmp_path / "x.safetensors"
+    bad.write_bytes(b"not a checkpoint at all")
+    line = cli_error(capsys, "sample", "--checkpoint", str(bad), "--out", str(tmp_path / "g.png"))
+    assert line.startswith(f"ganbench: error: {bad}: unreadable checkpoint")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_incompatible_checkpoint(capsys, tmp_path, finished_run):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    src = checkpoint.resolve(finished_run)
+    with safe_open(str(src), framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()["ganbench"])
+    meta["spec_hash"] = "0" * 16
+    bad = tmp_path / "old.safetensors"
+    save_file(tensors, str(bad), metadata={"ganbench": json.dumps(meta)})
+    line = cli_error(capsys, "sample", "--checkpoint", str(bad), "--out", str(tmp_path / "g.png"))
+    assert line == f"ganbench: error: {bad}: incompatible checkpoint, written for another version of 'dcgan'"
+
+
+def test_sample_refuses_jpeg(capsys, tmp_path, finished_run):
+    line = cli_error(capsys, "sample", "--checkpoint", str(finished_run), "--out", str(tmp_path / "g.jpg"))
+    assert line == f"ganbench: error: --out must name a .png file, got {tmp_path}/g.jpg"
+
+
+def test_sample_writes_png(capsys, tmp_path, finished_run):
+    from PIL import Image
+
+    assert main(["sample", "--checkpoint", str(finished_run), "--backend", "tf", "--n", "9",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    image = Image.open(tmp_path / "g.png")
+    assert image.format == "PNG" and image.size == (104, 104)  # 3 x 3 tiles of 32 px + 2 px borders
+
+
+def test_help_explains_every_option():
+    out = subprocess.run([sys.executable, "-m", "ganbench", "train", "--help"], capture_output=True, text=True).stdout
+    for option in ("--model", "--dataset", "--backend", "--steps", "--batch-size", "--lr", "--seed", "--out",
+                   "--sample-every", "--checkpoint-every", "--resume", "--data-dir"):
+        assert option in out
+    assert "D updates per G update" in out
+
+
+def test_console_script_reports_bad_input_in_one_line(tmp_path):
+    result = subprocess.run(["ganbench", "train", "--model", "nope", "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr == "ganbench: error: unknown model 'nope' (choose from dcgan)\n"
