@@ -21,27 +21,24 @@ class Dense:
 
 
 @dataclass(frozen=True)
-class Conv:
+class _Convolution:
     name: str
     in_channels: int
     out_channels: int
     kernel: int
     stride: int
-    padding: int
+    padding: int  # explicit, the same on every side
     bias: bool = True
 
 
 @dataclass(frozen=True)
-class ConvT:
-    """Transposed convolution with PyTorch's padding semantics: out = (in - 1) * s - 2p + k."""
+class Conv(_Convolution):
+    """Convolution: out = (in + 2p - k) // s + 1."""
 
-    name: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    padding: int
-    bias: bool = True
+
+@dataclass(frozen=True)
+class ConvT(_Convolution):
+    """Transposed convolution with PyTorch's padding semantics: out = (in - 1) * s - 2p + k."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
 """TensorFlow backend (NHWC, tf.function graphs)."""
 
 import importlib.util
+import os
+
+# TensorFlow's C++ start-up banners (CPU features, oneDNN notes) drown the CLI's output;
+# a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # Triton (installed with CUDA builds of PyTorch) segfaults when its native library loads after
 # TensorFlow's, which torch's optimisers trigger lazily. Loading it first lets both frameworks

@@ -18,11 +18,16 @@ TO_CANONICAL = (3, 2, 0, 1)
 
 
 class Layer(tf.Module):
-    """A layer holds its variables under canonical names; `perm` maps canonical -> native."""
+    """Holds a spec layer's variables under canonical names; `perms` maps canonical -> native."""
 
-    def __init__(self, name: str):
-        super().__init__(name=name.replace(".", "_") or None)
-        self.vars, self.perms = {}, {}
+    def __init__(self, layer, dtype):
+        super().__init__(name=layer.name)
+        self.spec, self.vars, self.perms = layer, {}, {}
+        for name, shape in S.trainable_shapes(layer).items():
+            perm = TO_NATIVE if len(shape) == 4 else None  # conv kernels
+            self.add(name, shape, dtype, perm=perm)
+        self.w = self.vars.get(f"{layer.name}.weight")
+        self.b = self.vars.get(f"{layer.name}.bias")
 
     def add(self, name: str, shape, dtype, trainable=True, perm=None):
         native = tuple(shape[i] for i in perm) if perm else tuple(shape)
@@ -30,46 +35,30 @@ class Layer(tf.Module):
         self.perms[name] = perm
         return self.vars[name]
 
-
-class Dense(Layer):
-    def __init__(self, layer: S.Dense, dtype):
-        super().__init__(layer.name)
-        self.w = self.add(f"{layer.name}.weight", (layer.out_features, layer.in_features), dtype)
-        self.b = self.add(f"{layer.name}.bias", (layer.out_features,), dtype) if layer.bias else None
-
-    def __call__(self, x, training):
-        y = tf.matmul(x, self.w, transpose_b=True)
-        return y + self.b if self.b is not None else y
-
-
-class Conv(Layer):
-    def __init__(self, layer: S.Conv, dtype):
-        super().__init__(layer.name)
-        self.spec = layer
-        shape = (layer.out_channels, layer.in_channels, layer.kernel, layer.kernel)
-        self.k = self.add(f"{layer.name}.weight", shape, dtype, perm=TO_NATIVE)
-        self.b = self.add(f"{layer.name}.bias", (layer.out_channels,), dtype) if layer.bias else None
-
-    def __call__(self, x, training):
-        p = self.spec.padding
-        y = tf.nn.conv2d(x, self.k, self.spec.stride, padding=[[0, 0], [p, p], [p, p], [0, 0]])
+    def add_bias(self, y):
         return tf.nn.bias_add(y, self.b) if self.b is not None else y
 
 
-class ConvT(Layer):
-    def __init__(self, layer: S.ConvT, dtype):
-        super().__init__(layer.name)
-        self.spec = layer
-        shape = (layer.in_channels, layer.out_channels, layer.kernel, layer.kernel)
-        self.k = self.add(f"{layer.name}.weight", shape, dtype, perm=TO_NATIVE)
-        self.b = self.add(f"{layer.name}.bias", (layer.out_channels,), dtype) if layer.bias else None
+def explicit_padding(p: int) -> list:
+    return [[0, 0], [p, p], [p, p], [0, 0]]
 
+
+class Dense(Layer):
+    def __call__(self, x, training):
+        return self.add_bias(tf.matmul(x, self.w, transpose_b=True))
+
+
+class Conv(Layer):
+    def __call__(self, x, training):
+        return self.add_bias(tf.nn.conv2d(x, self.w, self.spec.stride, padding=explicit_padding(self.spec.padding)))
+
+
+class ConvT(Layer):
     def __call__(self, x, training):
         s, p, k = self.spec.stride, self.spec.padding, self.spec.kernel
         n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
         out_shape = [n, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k, self.spec.out_channels]
-        y = tf.nn.conv2d_transpose(x, self.k, out_shape, s, padding=[[0, 0], [p, p], [p, p], [0, 0]])
-        return tf.nn.bias_add(y, self.b) if self.b is not None else y
+        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, s, padding=explicit_padding(p)))
 
 
 class BatchNorm(Layer):
@@ -77,13 +66,10 @@ class BatchNorm(Layer):
     running estimate, running = momentum * batch + (1 - momentum) * running."""
 
     def __init__(self, layer: S.BatchNorm, dtype):
-        super().__init__(layer.name)
-        self.spec = layer
-        c = (layer.num_features,)
-        self.gamma = self.add(f"{layer.name}.weight", c, dtype)
-        self.beta = self.add(f"{layer.name}.bias", c, dtype)
-        self.mean = self.add(f"{layer.name}.running_mean", c, dtype, trainable=False)
-        self.var = self.add(f"{layer.name}.running_var", c, dtype, trainable=False)
+        super().__init__(layer, dtype)
+        self.gamma, self.beta = self.w, self.b
+        self.mean = self.add(f"{layer.name}.running_mean", (layer.num_features,), dtype, trainable=False)
+        self.var = self.add(f"{layer.name}.running_var", (layer.num_features,), dtype, trainable=False)
 
     def __call__(self, x, training):
         eps, m = self.spec.eps, self.spec.momentum
