@@ -1,0 +1,1 @@
+"""One yardstick for both backends: uint8 images in, numbers out."""

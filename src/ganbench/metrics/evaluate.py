@@ -1,0 +1,143 @@
+"""Evaluation under one protocol for every backend: uint8 images -> classifier features -> metrics.
+
+Generated images reach the classifier through ganbench.images.to_uint8, the same quantisation
+for both backends, so a backend can never be measured on different pixels than it would save.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ganbench import data
+from ganbench.errors import GanbenchError
+from ganbench.images import to_uint8
+from ganbench.metrics import stats
+from ganbench.metrics.classifier import Classifier, cache_dir, data_hash, load_classifier
+
+METRICS = ("fid", "kid", "score", "pr", "coverage")
+KID_SUBSETS, KID_SUBSET_SIZE, PR_K = 100, 1000, 3
+
+
+def parse_metrics(text: str) -> tuple:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in names if m not in METRICS]
+    if unknown or not names:
+        raise GanbenchError(f"unknown metric {unknown[0] if unknown else text!r} (choose from {', '.join(METRICS)})")
+    return names
+
+
+def check_images(images: np.ndarray, channels: int) -> np.ndarray:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
+        kind = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
+        raise GanbenchError(f"images must be uint8 [N, H, W, C], got {kind}")
+    n, h, w, c = images.shape
+    if c != channels or h != w or h not in (28, 32):
+        raise GanbenchError(f"images must be 28x28 or 32x32 with {channels} channel(s), got {h}x{w}x{c}")
+    return images
+
+
+def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -> dict:
+    """Classifier features and probabilities of a real split, cached by data and classifier hash."""
+    from safetensors.numpy import load_file, save_file
+
+    images, labels = data.load(dataset, split, data_dir)
+    key = f"{dataset}-{split}-{data_hash(images, labels)}-{classifier.hash}"
+    path = cache_dir() / "reference" / f"{key}.safetensors"
+    if path.is_file():
+        cached = load_file(str(path))
+        return {"features": cached["features"].astype(np.float64), "probs": cached["probs"].astype(np.float64), "key": key}
+    features, probs = classifier.run(images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"features": features.astype(np.float32), "probs": probs.astype(np.float32)}, str(path))
+    return {"features": features, "probs": probs, "key": key}
+
+
+def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRICS) -> dict:
+    """Each requested metric on one pair of feature sets."""
+    out = {}
+    if "fid" in metrics:
+        out["fid"] = stats.frechet_distance(*stats.mean_cov(real_features), *stats.mean_cov(fake_features))
+    if "kid" in metrics:
+        out["kid"], out["kid_std"] = stats.kid(real_features, fake_features, KID_SUBSETS, KID_SUBSET_SIZE)
+    if "score" in metrics:
+        out["score"], out["score_std"] = stats.classifier_score(fake_probs)
+    if "pr" in metrics:
+        out["precision"], out["recall"] = stats.precision_recall(real_features, fake_features, PR_K)
+    if "coverage" in metrics:
+        out["coverage"], out["class_kl"] = stats.class_coverage(fake_probs)
+    return out
+
+
+def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", metrics=METRICS,
+             data_dir=None, classifier: Classifier | None = None) -> dict:
+    """Metrics of the first `n` uint8 images against the real split, with the full protocol."""
+    classifier = classifier or load_classifier(dataset)
+    channels = data.get_dataset(dataset).image_shape[-1]
+    images = check_images(images, channels)
+    if len(images) < n:
+        raise GanbenchError(f"need {n} images for --n {n}, got {len(images)}")
+    ref = reference(dataset, ref_split, classifier, data_dir)
+    features, probs = classifier.run(images[:n])
+    return {
+        "metrics": compute(ref["features"], ref["probs"], features, probs, metrics),
+        "protocol": {
+            "n": n,
+            "reference": f"{dataset} {ref_split} ({len(ref['features'])} images)",
+            "features": f"ganbench {dataset} classifier, {classifier.meta['arch']}, penultimate 256-d",
+            "extractor_sha256": classifier.meta["weights_sha256"],
+            "classifier_test_accuracy": classifier.meta["test_accuracy"],
+            "resize": "none: 28x28 zero-padded to 32x32",
+            "kid": f"{KID_SUBSETS} subsets of {KID_SUBSET_SIZE}, cubic polynomial kernel",
+            "pr": f"k={PR_K}",
+            "score_splits": 10,
+        },
+    }
+
+
+def generated_images(gan, spec, n: int, seed: int, batch: int = 500) -> np.ndarray:
+    """n uint8 samples of G (eval mode), noise keyed on (seed, sample stream, batch index)."""
+    from ganbench.rng import STREAM_SAMPLE, normal_noise
+
+    parts = []
+    for i, start in enumerate(range(0, n, batch)):
+        z = normal_noise(seed, STREAM_SAMPLE, (min(batch, n - start), spec.z_dim), 1_000_000 + i)
+        parts.append(to_uint8(gan.generate(z)))
+    return np.concatenate(parts)
+
+
+def load_images(path) -> np.ndarray:
+    """uint8 NHWC from an .npz (key 'images', or its only array) or a folder of PNG/JPEG files."""
+    path = Path(path)
+    if path.suffix == ".npz" and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                key = "images" if "images" in keys else (keys[0] if len(keys) == 1 else None)
+                if key is None:
+                    raise GanbenchError(f"{path}: expected an 'images' array, found {', '.join(keys)}")
+                images = archive[key]
+        except (ValueError, OSError) as exc:
+            raise GanbenchError(f"{path}: unreadable .npz ({exc})") from None
+        return images[..., None] if images.ndim == 3 else images
+    if path.is_dir():
+        from PIL import Image, UnidentifiedImageError
+
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if not files:
+            raise GanbenchError(f"{path}: no .png or .jpg images")
+        images = []
+        for f in files:
+            try:
+                array = np.asarray(Image.open(f))
+            except (UnidentifiedImageError, OSError):
+                raise GanbenchError(f"{f}: unreadable image") from None
+            images.append(array[..., None] if array.ndim == 2 else array)
+        if len({a.shape for a in images}) != 1:
+            raise GanbenchError(f"{path}: images have different sizes")
+        return np.stack(images)
+    raise GanbenchError(f"{path}: not an .npz file or a folder of images")
+
+
+def write_result(result: dict, path) -> None:
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
