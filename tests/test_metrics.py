@@ -98,10 +98,15 @@ def quick_classifier(tmp_path_factory, data_dir):
 
     from ganbench.metrics.classifier import load_classifier, train_classifier
 
+    saved = os.environ.get("GANBENCH_CACHE")
     os.environ["GANBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     meta = train_classifier("mnist", data_dir, epochs=1, progress=False, subset=6000)
     assert meta["test_accuracy"] > 0.93
-    return load_classifier("mnist")
+    yield load_classifier("mnist")
+    if saved is None:
+        del os.environ["GANBENCH_CACHE"]
+    else:
+        os.environ["GANBENCH_CACHE"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +188,29 @@ def test_images_from_npz_and_folder(tmp_path, mnist_test):
     (folder / "bad.png").write_bytes(b"nope")
     with pytest.raises(GanbenchError, match=r"bad.png: unreadable image"):
         ev.load_images(folder)
+
+
+def test_periodic_evaluation_is_logged_with_wall_clock(quick_classifier, tmp_path, data_dir):
+    import json
+
+    from ganbench.config import TrainConfig
+    from ganbench.training import loop
+
+    config = TrainConfig(steps=4, eval_every=2, eval_n=300, sample_every=10, checkpoint_every=10, log_every=1)
+    loop.train(config, tmp_path / "run", data_dir=data_dir, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(r["eval/fid"] > 0 and 0 <= r["eval/coverage"] <= 1 for r in evals)
+    elapsed = [r["elapsed_s"] for r in records]
+    assert elapsed == sorted(elapsed) and elapsed[0] > 0
+
+
+def test_periodic_evaluation_without_classifier_fails_before_writing(tmp_path, monkeypatch, data_dir):
+    from ganbench.config import TrainConfig
+    from ganbench.training import loop
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(GanbenchError, match="no mnist classifier"):
+        loop.train(TrainConfig(steps=2, eval_every=1), tmp_path / "run", data_dir=data_dir, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -59,6 +59,8 @@ def add_train(sub) -> None:
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
+    p.add_argument("--eval-every", type=int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
+    p.add_argument("--eval-n", type=positive_int, help=f"samples per periodic evaluation; default {d.eval_n}")
     p.add_argument("--out", type=Path, help="run directory; default runs/<model>-<dataset>-<backend>")
     p.add_argument("--data-dir", help="dataset root (holds mnist/, fashion-mnist/); default $GANBENCH_DATA or ./data")
     p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
@@ -71,9 +73,10 @@ OPTION_FIELDS = {
     "model": "model", "dataset": "dataset", "backend": "backend", "steps": "steps",
     "batch_size": "batch_size", "n_dis": "n_dis", "seed": "seed", "sample_every": "sample_every",
     "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
+    "eval_every": "eval_every", "eval_n": "eval_n",
 }
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
-RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend"}
+RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "eval_every", "eval_n"}
 
 
 def config_from_args(args, base: TrainConfig) -> TrainConfig:

@@ -26,6 +26,8 @@ class TrainConfig:
     checkpoint_every: int = 250
     keep_checkpoints: int = 3
     log_every: int = 10
+    eval_every: int = 0          # evaluate every N steps (0: never); needs the dataset's classifier
+    eval_n: int = 5000           # samples per periodic evaluation
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
@@ -38,9 +40,11 @@ class TrainConfig:
             if value not in known:
                 raise GanbenchError(f"unknown {field} {value!r} (choose from {', '.join(known)})")
         for field in ("steps", "batch_size", "n_dis", "sample_every", "checkpoint_every",
-                      "keep_checkpoints", "log_every"):
+                      "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+        if self.eval_every < 0:
+            raise GanbenchError(f"eval-every must be 0 (off) or positive, got {self.eval_every}")
         for field in ("lr_g", "lr_d", "eps"):
             if not getattr(self, field) > 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")

@@ -8,18 +8,25 @@ LOG_FILE = "log.jsonl"
 TB_DIR = "tb"
 
 
-def truncate_log(path: Path, last_step: int) -> None:
-    """On resume, drop records written after the checkpoint we resume from."""
+def truncate_log(path: Path, last_step: int) -> float:
+    """On resume, drop records written after the checkpoint we resume from.
+    Returns the training seconds already logged (the last record's elapsed_s), or 0."""
     if not path.is_file():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
-    path.write_text("".join(line + "\n" for line in kept))
+        return 0.0
+    kept = [json.loads(line) for line in path.read_text().splitlines() if line]
+    kept = [record for record in kept if record["step"] <= last_step]
+    path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+    return max((record.get("elapsed_s", 0.0) for record in kept), default=0.0)
 
 
 class RunLogger:
+    """Each record carries `time` (Unix seconds) and `elapsed_s`, the wall-clock seconds this run
+    has spent since its first step, summed across resumes (for quality-versus-time curves)."""
+
     def __init__(self, run_dir: Path, start_step: int, tensorboard: bool = True):
         self.path = Path(run_dir) / LOG_FILE
-        truncate_log(self.path, start_step)
+        self.elapsed_before = truncate_log(self.path, start_step)
+        self.started = time.perf_counter()
         self.file = self.path.open("a")
         self.writer = None
         if tensorboard:
@@ -28,7 +35,8 @@ class RunLogger:
             self.writer = SummaryWriter(str(Path(run_dir) / TB_DIR), purge_step=start_step or None)
 
     def log(self, step: int, scalars: dict) -> None:
-        record = {"step": step, "time": round(time.time(), 3), **scalars}
+        elapsed = self.elapsed_before + time.perf_counter() - self.started
+        record = {"step": step, "time": round(time.time(), 3), "elapsed_s": round(elapsed, 3), **scalars}
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
         if self.writer is not None:

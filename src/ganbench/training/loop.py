@@ -81,6 +81,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     stream = data.BatchStream(data.pad_to(images, spec.image_shape[1]), config.batch_size, config.seed)
     backend = get_backend(config.backend)
     gan = backend.GAN(spec, state, config)
+    evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
 
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
@@ -108,10 +109,33 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
                 save_grid(gan.generate(fixed_z), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
             if done % config.checkpoint_every == 0 or done == config.steps:
                 last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
+            if evaluator and (done % config.eval_every == 0 or done == config.steps):
+                bar.set_description("eval")
+                logger.log(done, evaluator(gan))
+                bar.set_description(None)
+                window_start, window_steps = time.perf_counter(), 0  # eval time is not training time
     finally:
         bar.close()
         logger.close()
     return last_path
+
+
+class PeriodicEval:
+    """Classifier metrics of `eval_n` samples against the test split, logged as eval/<metric>.
+    Built before training starts, so a missing classifier fails before any step is taken."""
+
+    def __init__(self, config: TrainConfig, spec, data_dir):
+        from ganbench.metrics import evaluate
+        from ganbench.metrics.classifier import load_classifier
+
+        self.evaluate, self.config, self.spec, self.data_dir = evaluate, config, spec, data_dir
+        self.classifier = load_classifier(config.dataset)
+
+    def __call__(self, gan) -> dict:
+        images = self.evaluate.generated_images(gan, self.spec, self.config.eval_n, self.config.seed)
+        result = self.evaluate.evaluate(images, self.config.dataset, self.config.eval_n, "test",
+                                        data_dir=self.data_dir, classifier=self.classifier)
+        return {f"eval/{name}": value for name, value in result["metrics"].items()}
 
 
 def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend) -> Path:
