@@ -204,6 +204,10 @@ def add_eval(sub) -> None:
     p.add_argument("--n", type=positive_int, default=10000, help="number of samples; default 10000")
     p.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)}")
     p.add_argument("--ref", default="test", choices=("test", "train"), help="real split to compare with; default test")
+    p.add_argument("--features", default="classifier", choices=("classifier", "inception"),
+                   help="feature space: the dataset's classifier (offline), or Inception-v3 via torch-fidelity; default classifier")
+    p.add_argument("--inception-weights", type=Path,
+                   help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=int, default=0, help="noise seed of the samples; default 0")
     p.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
     p.add_argument("--out", type=Path, help="JSON result path; default eval.json beside the checkpoint or images")
@@ -219,16 +223,19 @@ def cmd_eval(args) -> int:
 
         gan, spec, meta = load_generator(args.checkpoint, args.backend)
         dataset = args.dataset or meta["config"]["dataset"]
-        images = ev.generated_images(gan, spec, args.n, args.seed)
         source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": args.backend, "seed": args.seed}
         default_out = (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / "eval.json"
+    elif not args.dataset:
+        raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
-        if not args.dataset:
-            raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
-        dataset, images = args.dataset, ev.load_images(args.images)
-        source = {"images": str(args.images)}
+        dataset, source = args.dataset, {"images": str(args.images)}
         default_out = (args.images if args.images.is_dir() else args.images.parent) / "eval.json"
-    result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir)
+    extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
+    if args.checkpoint is not None:
+        images = ev.generated_images(gan, spec, args.n, args.seed)
+    else:
+        images = ev.load_images(args.images)
+    result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor)
     result["source"] = source
     out = args.out or default_out
     ev.write_result(result, out)
@@ -237,6 +244,18 @@ def cmd_eval(args) -> int:
     print(f"protocol: N={args.n}, reference {result['protocol']['reference']}, {result['protocol']['features']}")
     print(f"wrote {out}")
     return 0
+
+
+def feature_extractor(kind: str, dataset: str, inception_weights):
+    if kind == "inception":
+        from ganbench.metrics.inception import TorchFidelityExtractor
+
+        return TorchFidelityExtractor(weights=inception_weights)
+    from ganbench.data import get_dataset
+    from ganbench.metrics.classifier import load_classifier
+
+    get_dataset(dataset)
+    return load_classifier(dataset)
 
 
 def build_parser() -> Parser:

@@ -70,8 +70,11 @@ def prepare(images: np.ndarray) -> np.ndarray:
 class Classifier:
     """A trained classifier: features(images) and probs(images) on uint8 NHWC."""
 
+    resize = "none: 28x28 zero-padded to 32x32"
+
     def __init__(self, net, meta: dict):
         self.net, self.meta = net.eval(), meta
+        self.description = f"ganbench {meta.get('dataset')} classifier ({meta.get('arch')}), penultimate {FEATURE_DIM}-d"
 
     def run(self, images: np.ndarray, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
         """(features float64 [N, 256], probabilities float64 [N, 10])."""

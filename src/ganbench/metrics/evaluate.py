@@ -38,7 +38,7 @@ def check_images(images: np.ndarray, channels: int) -> np.ndarray:
 
 
 def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -> dict:
-    """Classifier features and probabilities of a real split, cached by data and classifier hash."""
+    """Features and probabilities of a real split, cached by data hash and extractor hash."""
     from safetensors.numpy import load_file, save_file
 
     images, labels = data.load(dataset, split, data_dir)
@@ -70,8 +70,10 @@ def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRIC
 
 
 def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", metrics=METRICS,
-             data_dir=None, classifier: Classifier | None = None) -> dict:
-    """Metrics of the first `n` uint8 images against the real split, with the full protocol."""
+             data_dir=None, classifier=None) -> dict:
+    """Metrics of the first `n` uint8 images against the real split, with the full protocol.
+    `classifier` is the feature extractor: the dataset's classifier by default, or any object with
+    run(), hash, meta, description and resize (e.g. inception.TorchFidelityExtractor)."""
     classifier = classifier or load_classifier(dataset)
     channels = data.get_dataset(dataset).image_shape[-1]
     images = check_images(images, channels)
@@ -84,10 +86,10 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
         "protocol": {
             "n": n,
             "reference": f"{dataset} {ref_split} ({len(ref['features'])} images)",
-            "features": f"ganbench {dataset} classifier, {classifier.meta['arch']}, penultimate 256-d",
+            "features": classifier.description,
             "extractor_sha256": classifier.meta["weights_sha256"],
-            "classifier_test_accuracy": classifier.meta["test_accuracy"],
-            "resize": "none: 28x28 zero-padded to 32x32",
+            "classifier_test_accuracy": classifier.meta.get("test_accuracy"),
+            "resize": classifier.resize,
             "kid": f"{KID_SUBSETS} subsets of {KID_SUBSET_SIZE}, cubic polynomial kernel",
             "pr": f"k={PR_K}",
             "score_splits": 10,

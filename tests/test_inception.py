@@ -1,0 +1,102 @@
+"""The Inception path, tested with a small registered stand-in extractor (no download), and with
+the real weights only where the file is present."""
+
+import numpy as np
+import pytest
+
+from ganbench import data
+from ganbench.errors import GanbenchError
+from ganbench.metrics import evaluate as ev
+from ganbench.metrics import inception, stats
+
+torch = pytest.importorskip("torch")
+torch_fidelity = pytest.importorskip("torch_fidelity")
+from torch_fidelity.feature_extractor_base import FeatureExtractorBase  # noqa: E402
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor  # noqa: E402
+
+STAND_IN = "ganbench-test-stand-in"
+
+
+class StandIn(FeatureExtractorBase):
+    """Features: 4x4 average pools of each RGB channel (48-d); logits: a fixed projection of them.
+    Its 'weights' file holds the projection as raw float32 bytes."""
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        raw = open(feature_extractor_weights_path, "rb").read()
+        self.projection = torch.from_numpy(np.frombuffer(raw, np.float32).reshape(48, 10).copy())
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("pool", "logits")
+
+    def forward(self, x):
+        assert x.dtype == torch.uint8 and x.shape[1] == 3
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1)
+        return pooled, pooled @ self.projection
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    if STAND_IN not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor(STAND_IN, StandIn)
+    path = tmp_path_factory.mktemp("w") / "stand-in.bin"
+    path.write_bytes(np.random.default_rng(0).standard_normal((48, 10)).astype(np.float32).tobytes())
+    return path
+
+
+def stand_in(weights, prefix=None):
+    prefix = prefix or inception.sha256_file(weights)[:8]
+    return inception.TorchFidelityExtractor(STAND_IN, weights, "pool", "logits", expected_prefix=prefix)
+
+
+def test_stand_in_runs_through_the_evaluation(weights, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    extractor = stand_in(weights)
+    images, _ = data.load("mnist", "test", data_dir)
+    fake = images[:500]
+    result = ev.evaluate(fake, "mnist", 500, "test", ("fid", "score"), data_dir, extractor)
+    # the same numbers straight from the extractor's features
+    real_f, _ = extractor.run(images)
+    fake_f, fake_p = extractor.run(fake)
+    assert fake_f.shape == (500, 48)
+    expected = stats.frechet_distance(*stats.mean_cov(real_f), *stats.mean_cov(fake_f))
+    assert result["metrics"]["fid"] == pytest.approx(expected, rel=1e-9)
+    assert result["metrics"]["score"] == pytest.approx(stats.classifier_score(fake_p)[0], rel=1e-9)
+    assert result["protocol"]["extractor_sha256"] == inception.sha256_file(weights)
+    assert STAND_IN in result["protocol"]["features"]
+
+
+def test_missing_weights_say_which_file_goes_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    with pytest.raises(GanbenchError) as err:
+        inception.TorchFidelityExtractor()
+    assert str(err.value) == (
+        f"Inception weights not found at {tmp_path}/inception/weights-inception-2015-12-05-6726825d.pth: "
+        "put torch-fidelity's weights-inception-2015-12-05-6726825d.pth there or pass --inception-weights PATH"
+    )
+
+
+def test_wrong_weights_are_refused_before_loading(weights):
+    with pytest.raises(GanbenchError, match=r"does not match the Inception weights \(6726825d...\)"):
+        inception.TorchFidelityExtractor(STAND_IN, weights, "pool", "logits")
+
+
+def test_cli_reports_missing_weights_in_one_line(tmp_path, monkeypatch, capsys):
+    from ganbench.cli import main
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path))
+    np.savez(tmp_path / "x.npz", images=np.zeros((10, 28, 28, 1), np.uint8))
+    code = main(["eval", "--images", str(tmp_path / "x.npz"), "--dataset", "mnist", "--features", "inception",
+                 "--n", "10"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Inception weights not found" in err
+
+
+@pytest.mark.skipif(not inception.default_weights_path().is_file(), reason="real Inception weights not in the cache")
+def test_real_inception_weights(data_dir):
+    extractor = inception.TorchFidelityExtractor()
+    images, _ = data.load("mnist", "test", data_dir)
+    features, probs = extractor.run(images[:8])
+    assert features.shape == (8, 2048) and probs.shape == (8, 1008)
+    assert np.allclose(probs.sum(axis=1), 1)
