@@ -10,8 +10,6 @@ Writes are atomic: temp file, fsync, os.replace, fsync of the directory; only th
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
 from ganbench.errors import GanbenchError
+from ganbench.fileio import atomic_write
 
 FORMAT = "ganbench-checkpoint"
 VERSION = 1
@@ -30,24 +29,6 @@ MOMENTS = ("exp_avg", "exp_avg_sq")
 def spec_hash(spec) -> str:
     """Identifies an architecture by its full description (names, shapes, eps, momentum...)."""
     return hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def flatten_state(state: dict) -> dict:

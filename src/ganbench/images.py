@@ -1,11 +1,12 @@
 """The one path from generator output to pixels, shared by both backends."""
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from ganbench.fileio import atomic_write
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -27,19 +28,11 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.
     return grid
 
 
-def save_png(image: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write an HxWx{1,3} uint8 image as PNG atomically (temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+def save_png(image: np.ndarray, path) -> Path:
+    """Write an HxWx{1,3} uint8 image as PNG, atomically."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buffer, format="PNG")
+    return atomic_write(path, buffer.getvalue())
 
 
 def save_grid(images: np.ndarray, path, ncols: int | None = None) -> Path:

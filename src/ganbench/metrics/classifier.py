@@ -16,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganbench import data
-from ganbench.checkpoint import atomic_write
+from ganbench.fileio import atomic_write
 from ganbench.errors import GanbenchError
 from ganbench.rng import STREAM_DATA_ORDER, keyed_rng
 

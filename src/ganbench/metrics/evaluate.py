@@ -11,6 +11,7 @@ import numpy as np
 
 from ganbench import data
 from ganbench.errors import GanbenchError
+from ganbench.fileio import atomic_write
 from ganbench.images import to_uint8
 from ganbench.metrics import stats
 from ganbench.metrics.classifier import Classifier, cache_dir, data_hash, load_classifier
@@ -39,7 +40,7 @@ def check_images(images: np.ndarray, channels: int) -> np.ndarray:
 
 def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -> dict:
     """Features and probabilities of a real split, cached by data hash and extractor hash."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     images, labels = data.load(dataset, split, data_dir)
     key = f"{dataset}-{split}-{data_hash(images, labels)}-{classifier.hash}"
@@ -48,8 +49,7 @@ def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -
         cached = load_file(str(path))
         return {"features": cached["features"].astype(np.float64), "probs": cached["probs"].astype(np.float64), "key": key}
     features, probs = classifier.run(images)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"features": features.astype(np.float32), "probs": probs.astype(np.float32)}, str(path))
+    atomic_write(path, save({"features": features.astype(np.float32), "probs": probs.astype(np.float32)}))
     return {"features": features, "probs": probs, "key": key}
 
 

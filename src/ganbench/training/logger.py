@@ -4,6 +4,8 @@ import json
 import time
 from pathlib import Path
 
+from ganbench.fileio import atomic_write
+
 LOG_FILE = "log.jsonl"
 TB_DIR = "tb"
 
@@ -15,7 +17,7 @@ def truncate_log(path: Path, last_step: int) -> float:
         return 0.0
     kept = [json.loads(line) for line in path.read_text().splitlines() if line]
     kept = [record for record in kept if record["step"] <= last_step]
-    path.write_text("".join(json.dumps(record) + "\n" for record in kept))
+    atomic_write(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
     return max((record.get("elapsed_s", 0.0) for record in kept), default=0.0)
 
 

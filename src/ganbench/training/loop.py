@@ -18,6 +18,7 @@ from ganbench.archs import build_spec
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError, TrainingDiverged
+from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
 from ganbench.rng import STREAM_FIXED_NOISE, STREAM_NOISE_D, normal_noise
@@ -84,7 +85,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
+    atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
     fixed_z = normal_noise(config.seed, STREAM_FIXED_NOISE, (GRID_SIZE, spec.z_dim))
     logger = RunLogger(run_dir, start)
     images_per_step = config.batch_size * config.n_dis

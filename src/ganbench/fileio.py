@@ -1,0 +1,26 @@
+"""Atomic file writes: a reader (or a crash) sees the old file or the new one, never a mix."""
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path, data: bytes) -> Path:
+    """Write to a temp file in the same folder, fsync, os.replace, then fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
