@@ -30,7 +30,7 @@ def cli_error(capsys, *argv):
     "option, value, message",
     [
         ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan)"),
-        ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist)"),
+        ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist, cifar10, stl10)"),
         ("--backend", "jax", "unknown backend 'jax' (choose from torch, tf)"),
         ("--steps", "0", "argument --steps: must be positive, got 0"),
         ("--batch-size", "-4", "argument --batch-size: must be positive, got -4"),

@@ -180,5 +180,5 @@ def test_download_unreachable_server(tmp_path, http_server):
 
 
 def test_unknown_dataset():
-    with pytest.raises(GanbenchError, match=r"unknown dataset 'cifar' \(choose from mnist, fashion-mnist\)"):
+    with pytest.raises(GanbenchError, match=r"unknown dataset 'cifar' \(choose from mnist, fashion-mnist, cifar10, stl10\)"):
         data.load("cifar")

@@ -100,3 +100,29 @@ def test_real_inception_weights(data_dir):
     features, probs = extractor.run(images[:8])
     assert features.shape == (8, 2048) and probs.shape == (8, 1008)
     assert np.allclose(probs.sum(axis=1), 1)
+
+
+def test_cifar10_reference_through_the_stand_in(weights, tmp_path, monkeypatch):
+    """Inception-path reference statistics of CIFAR-10 train/test, on files in the binary format."""
+    from test_data_binary import write_cifar
+
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    expected = write_cifar(tmp_path / "data")
+    extractor = stand_in(weights)
+    for split in ("train", "test"):
+        ref = ev.reference("cifar10", split, extractor, tmp_path / "data")
+        direct, _ = extractor.run(expected[split][0])
+        np.testing.assert_allclose(ref["features"], direct, rtol=1e-6)
+        again = ev.reference("cifar10", split, extractor, tmp_path / "data")  # served from the cache
+        assert again["key"] == ref["key"] and np.array_equal(again["features"], ref["features"])
+    fake = expected["test"][0]
+    result = ev.evaluate(fake, "cifar10", 20, "train", ("fid", "kid", "pr"), tmp_path / "data", extractor)
+    assert result["protocol"]["reference"] == "cifar10 train (100 images)"
+    assert result["metrics"]["fid"] > 0
+
+
+def test_cifar10_has_no_classifier(tmp_path, monkeypatch):
+    from ganbench.metrics.classifier import load_classifier
+
+    with pytest.raises(GanbenchError, match=r"classifier metrics exist for mnist and fashion-mnist only; use --features inception"):
+        load_classifier("cifar10")

@@ -158,8 +158,10 @@ def test_bad_images_are_refused(quick_classifier, mnist_test, data_dir):
     images = mnist_test[0][:100]
     with pytest.raises(GanbenchError, match=r"images must be uint8 \[N, H, W, C\], got float32"):
         ev.evaluate(images.astype(np.float32), "mnist", 100, classifier=quick_classifier, data_dir=data_dir)
-    with pytest.raises(GanbenchError, match=r"28x28 or 32x32 with 1 channel\(s\), got 28x28x3"):
+    with pytest.raises(GanbenchError, match=r"mnist images have 1 channel\(s\), got 3"):
         ev.evaluate(np.repeat(images, 3, axis=3), "mnist", 100, classifier=quick_classifier, data_dir=data_dir)
+    with pytest.raises(GanbenchError, match=r"the mnist classifier takes 28x28 or 32x32 images, got 20x20"):
+        ev.evaluate(images[:, :20, :20], "mnist", 100, classifier=quick_classifier, data_dir=data_dir)
     with pytest.raises(GanbenchError, match=r"need 500 images for --n 500, got 100"):
         ev.evaluate(images, "mnist", 500, classifier=quick_classifier, data_dir=data_dir)
     with pytest.raises(GanbenchError, match=r"unknown metric 'is'"):

@@ -49,7 +49,7 @@ def add_train(sub) -> None:
     )
     # Options default to None so that --resume can tell what the user set explicitly.
     p.add_argument("--model", help=f"architecture (dcgan); default {d.model}")
-    p.add_argument("--dataset", help=f"mnist or fashion-mnist; default {d.dataset}")
+    p.add_argument("--dataset", help=f"mnist, fashion-mnist or cifar10 (stl10 needs a 48x48 model); default {d.dataset}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
     p.add_argument("--steps", type=positive_int, help=f"total generator updates; default {d.steps}")
     p.add_argument("--batch-size", type=positive_int, help=f"images per batch; default {d.batch_size}")
@@ -145,7 +145,7 @@ def add_data(sub) -> None:
         description="Download a dataset from its canonical mirror into <data-dir>/<name>/, "
         "verifying each file by md5 (or the sha256 of its payload) and writing it atomically.",
     )
-    dl.add_argument("dataset", help="mnist or fashion-mnist")
+    dl.add_argument("dataset", help="mnist or fashion-mnist (cifar10 and stl10: extract the archive by hand)")
     dl.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
     dl.add_argument("--base-url", help="mirror to use instead of the canonical one")
     dl.set_defaults(func=cmd_download)

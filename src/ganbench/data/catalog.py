@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ganbench.data import idx
+from ganbench.data.binary import CIFAR10, STL10
 from ganbench.errors import GanbenchError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -81,10 +82,10 @@ FASHION_MNIST = IdxDataset(
     extra_dirs=(DEBIAN_FASHION_MNIST,),
 )
 
-DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10, STL10)}
 
 
-def get_dataset(name: str) -> IdxDataset:
+def get_dataset(name: str):
     try:
         return DATASETS[name]
     except KeyError:
@@ -117,11 +118,13 @@ def find_file(dataset: IdxDataset, root: Path, file: IdxFile) -> Path:
 
 
 def load(name: str, split: str = "train", data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, 28, 28, 1], labels int64 [N]) of a split, every file checked."""
+    """(images uint8 [N, H, W, C], labels int64 [N]) of a split, every file checked."""
     dataset = get_dataset(name)
+    root = data_root(data_dir)
+    if not isinstance(dataset, IdxDataset):
+        return dataset.read(root, split)
     if split not in ("train", "test"):
         raise GanbenchError(f"unknown split {split!r} (choose from train, test)")
-    root = data_root(data_dir)
     arrays = {}
     for kind, magic in (("images", idx.MAGIC_IMAGES), ("labels", idx.MAGIC_LABELS)):
         file = dataset.files[(split, kind)]

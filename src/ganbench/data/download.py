@@ -65,6 +65,9 @@ def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
 def download(name: str, data_dir=None, base_url: str | None = None) -> Path:
     """Fetch every missing or unverified file of dataset `name` into <root>/<name>/; returns that dir."""
     dataset = get_dataset(name)
+    if not hasattr(dataset, "files"):
+        raise GanbenchError(f"download of {name} is not supported yet: fetch {dataset.url} and extract it into "
+                            f"{data_root(data_dir) / dataset.name}")
     target = data_root(data_dir) / dataset.name
     base = base_url or dataset.mirror
     for file in dataset.files.values():

@@ -35,6 +35,10 @@ def cache_dir() -> Path:
 
 
 def classifier_path(dataset: str) -> Path:
+    if dataset not in EPOCHS:
+        raise GanbenchError(
+            f"classifier metrics exist for {' and '.join(EPOCHS)} only; use --features inception for {dataset}"
+        )
     return cache_dir() / "classifiers" / f"{dataset}.safetensors"
 
 
@@ -80,6 +84,10 @@ class Classifier:
         """(features float64 [N, 256], probabilities float64 [N, 10])."""
         import torch
 
+        if images.shape[1:3] not in ((28, 28), (32, 32)):
+            h, w = images.shape[1:3]
+            raise GanbenchError(f"the {self.meta.get('dataset')} classifier takes 28x28 or 32x32 images, got {h}x{w}")
+
         feats, probs = [], []
         with torch.no_grad():
             for start in range(0, len(images), batch):
@@ -102,6 +110,7 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
     import torch.nn.functional as F
     from safetensors.torch import save
 
+    path = classifier_path(dataset)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     images, labels = data.load(dataset, "train", data_dir)
@@ -126,7 +135,7 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
     bar.close()
-    classifier = Classifier(net, {})
+    classifier = Classifier(net, {"dataset": dataset})
     _, probs = classifier.run(test_images)
     accuracy = float((probs.argmax(axis=1) == test_labels).mean())
     tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
@@ -144,7 +153,7 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
     }
     blob = save(tensors, metadata={"ganbench": json.dumps(meta)})
     meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
-    atomic_write(classifier_path(dataset), blob)
+    atomic_write(path, blob)
     return meta
 
 

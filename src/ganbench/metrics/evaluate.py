@@ -28,13 +28,13 @@ def parse_metrics(text: str) -> tuple:
     return names
 
 
-def check_images(images: np.ndarray, channels: int) -> np.ndarray:
+def check_images(images: np.ndarray, dataset: str) -> np.ndarray:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
         raise GanbenchError(f"images must be uint8 [N, H, W, C], got {kind}")
-    n, h, w, c = images.shape
-    if c != channels or h != w or h not in (28, 32):
-        raise GanbenchError(f"images must be 28x28 or 32x32 with {channels} channel(s), got {h}x{w}x{c}")
+    channels = data.get_dataset(dataset).image_shape[-1]
+    if images.shape[-1] != channels:
+        raise GanbenchError(f"{dataset} images have {channels} channel(s), got {images.shape[-1]}")
     return images
 
 
@@ -75,8 +75,7 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
     `classifier` is the feature extractor: the dataset's classifier by default, or any object with
     run(), hash, meta, description and resize (e.g. inception.TorchFidelityExtractor)."""
     classifier = classifier or load_classifier(dataset)
-    channels = data.get_dataset(dataset).image_shape[-1]
-    images = check_images(images, channels)
+    images = check_images(images, dataset)
     if len(images) < n:
         raise GanbenchError(f"need {n} images for --n {n}, got {len(images)}")
     ref = reference(dataset, ref_split, classifier, data_dir)

@@ -1,0 +1,62 @@
+"""The README's quality table: real data and trained runs, one protocol, one extractor.
+
+For each dataset: 10,000 real training images (the yardstick's floor), then each run directory
+given, sampled by the backend that trained it. Metrics against the test split, N = 10,000, the
+dataset's classifier features. Writes benchmarks/results/eval_table.json.
+
+    python benchmarks/eval_table.py RUN_DIR [RUN_DIR ...]
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from ganbench import data
+from ganbench.metrics import evaluate as ev
+from ganbench.metrics.classifier import load_classifier
+from ganbench.sampling import load_generator
+
+N = 10000
+COLUMNS = ("fid", "kid", "score", "coverage", "class_kl", "precision", "recall")
+
+
+def rows_for(dataset: str, runs: list) -> list:
+    classifier = load_classifier(dataset)
+    images, _ = data.load(dataset, "train")
+    rows = [{"dataset": dataset, "source": f"real: {N} training images",
+             **ev.evaluate(images[-N:], dataset, N, "test", classifier=classifier)}]
+    for run in runs:
+        config = json.loads((run / "config.json").read_text())
+        gan, spec, meta = load_generator(run, config["backend"])
+        fake = ev.generated_images(gan, spec, N, seed=0)
+        result = ev.evaluate(fake, dataset, N, "test", classifier=classifier)
+        rows.append({"dataset": dataset, "source": f"dcgan, {config['backend']}, {meta['step']} steps", **result})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "eval_table.json")
+    args = parser.parse_args()
+    by_dataset = {}
+    for run in args.runs:
+        by_dataset.setdefault(json.loads((run / "config.json").read_text())["dataset"], []).append(run)
+    rows = [row for dataset, runs in by_dataset.items() for row in rows_for(dataset, runs)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    print("| dataset | samples | " + " | ".join(COLUMNS) + " |")
+    print("|---|---|" + "---|" * len(COLUMNS))
+    for row in rows:
+        m = row["metrics"]
+        kid = f"{m['kid']:.4f} ± {m['kid_std']:.4f}"
+        values = [f"{m['fid']:.2f}", kid, f"{m['score']:.2f}", f"{m['coverage']:.1f}", f"{m['class_kl']:.3f}",
+                  f"{m['precision']:.3f}", f"{m['recall']:.3f}"]
+        print(f"| {row['dataset']} | {row['source']} | " + " | ".join(values) + " |")
+    protocol = rows[0]["protocol"]
+    print(f"\nProtocol: N={N} per row against the test split; {protocol['features']}; resize: {protocol['resize']}; "
+          f"KID {protocol['kid']}; precision/recall {protocol['pr']}.")
+
+
+if __name__ == "__main__":
+    main()
