@@ -45,6 +45,9 @@ def test_roundtrip_is_exact_and_latest_moves(tmp_path, spec, torch_state):
         for name, value in torch_state["opt"][key]["exp_avg_sq"].items():
             assert np.array_equal(state["opt"][key]["exp_avg_sq"][name], value), name
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+    from ganbench.fileio import default_file_mode
+
+    assert path.stat().st_mode & 0o777 == default_file_mode()  # not mkstemp's private 0o600
 
 
 @pytest.mark.parametrize("writer, reader", [("torch", "tf"), ("tf", "torch")])

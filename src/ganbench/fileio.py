@@ -5,6 +5,13 @@ import tempfile
 from pathlib import Path
 
 
+def default_file_mode() -> int:
+    """0o666 less the umask: what open() would give. mkstemp's files are 0o600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write(path, data: bytes) -> Path:
     """Write to a temp file in the same folder, fsync, os.replace, then fsync the folder."""
     path = Path(path)
@@ -13,6 +20,7 @@ def atomic_write(path, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            os.fchmod(f.fileno(), default_file_mode())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from ganbench.data.catalog import IdxFile, data_root, get_dataset
 from ganbench.errors import GanbenchError
+from ganbench.fileio import default_file_mode
 
 CHUNK = 1 << 20
 
@@ -53,6 +54,7 @@ def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
                             bar.update(len(chunk))
             except (urllib.error.URLError, OSError) as exc:
                 raise GanbenchError(f"download of {url} failed: {getattr(exc, 'reason', exc)}") from None
+            os.fchmod(out.fileno(), default_file_mode())
             out.flush()
             os.fsync(out.fileno())
         if not is_verified(tmp, file, md5.hexdigest()):
