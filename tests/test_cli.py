@@ -35,6 +35,8 @@ def cli_error(capsys, *argv):
         ("--steps", "0", "argument --steps: must be positive, got 0"),
         ("--batch-size", "-4", "argument --batch-size: must be positive, got -4"),
         ("--steps", "ten", "argument --steps: expected an integer, got 'ten'"),
+        ("--seed", "-1", "argument --seed: must be 0 or positive, got -1"),
+        ("--eval-every", "-5", "argument --eval-every: must be 0 or positive, got -5"),
     ],
 )
 def test_bad_train_options(capsys, tmp_path, option, value, message):

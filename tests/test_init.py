@@ -55,6 +55,8 @@ def test_config_validation():
         TrainConfig(n_dis=0).validate()
     with pytest.raises(GanbenchError, match=r"beta1 must be in \[0, 1\), got 1.0"):
         TrainConfig(beta1=1.0).validate()
+    with pytest.raises(GanbenchError, match="seed must be 0 or positive, got -2"):
+        TrainConfig(seed=-2).validate()
     with pytest.raises(GanbenchError, match="unknown config key"):
         TrainConfig.from_dict({"stepz": 3})
     with pytest.raises(GanbenchError, match="config key 'steps' must be int"):

@@ -216,3 +216,23 @@ def test_periodic_evaluation_without_classifier_fails_before_writing(tmp_path, m
     with pytest.raises(GanbenchError, match="no mnist classifier"):
         loop.train(TrainConfig(steps=2, eval_every=1), tmp_path / "run", data_dir=data_dir, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_eval_cli_on_a_checkpoint(quick_classifier, tmp_path, data_dir, capsys, backend):
+    import json
+
+    from ganbench.cli import main
+    from ganbench.config import TrainConfig
+    from ganbench.training import loop
+
+    run = tmp_path / "run"
+    loop.train(TrainConfig(steps=2, backend=backend), run, data_dir=data_dir, progress=False)
+    code = main(["eval", "--checkpoint", str(run), "--backend", backend, "--n", "300", "--metrics", "fid,coverage",
+                 "--data-dir", str(data_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and "fid" in out and "coverage" in out
+    result = json.loads((run / "eval.json").read_text())
+    assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0}
+    assert result["protocol"]["n"] == 300 and set(result["metrics"]) == {"fid", "coverage", "class_kl"}
+    assert result["metrics"]["fid"] > 0

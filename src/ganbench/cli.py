@@ -19,11 +19,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(text: str) -> int:
+def integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    value = integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or positive, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = integer(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
@@ -55,11 +66,11 @@ def add_train(sub) -> None:
     p.add_argument("--batch-size", type=positive_int, help=f"images per batch; default {d.batch_size}")
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate of G and D; default {d.lr_g}")
     p.add_argument("--n-dis", type=positive_int, help=f"D updates per G update; default {d.n_dis}")
-    p.add_argument("--seed", type=int, help=f"seeds init, data order and noise; default {d.seed}")
+    p.add_argument("--seed", type=non_negative_int, help=f"seeds init, data order and noise; default {d.seed}")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
-    p.add_argument("--eval-every", type=int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
+    p.add_argument("--eval-every", type=non_negative_int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
     p.add_argument("--eval-n", type=positive_int, help=f"samples per periodic evaluation; default {d.eval_n}")
     p.add_argument("--out", type=Path, help="run directory; default runs/<model>-<dataset>-<backend>")
     p.add_argument("--data-dir", help="dataset root (holds mnist/, fashion-mnist/); default $GANBENCH_DATA or ./data")
@@ -119,7 +130,7 @@ def add_sample(sub) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint, or a run directory (uses its latest)")
     p.add_argument("--backend", default="torch", help="torch or tf; default torch")
     p.add_argument("--n", type=positive_int, default=64, help="number of samples; default 64")
-    p.add_argument("--seed", type=int, default=0, help="noise seed; default 0")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed; default 0")
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="output PNG path; default grid.png")
     p.set_defaults(func=cmd_sample)
 
@@ -171,7 +182,7 @@ def add_classifier(sub) -> None:
     t.add_argument("--dataset", required=True, help="mnist or fashion-mnist")
     t.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
     t.add_argument("--epochs", type=positive_int, help="training epochs; default 3 (mnist) or 8 (fashion-mnist)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the init and the data order; default 0")
+    t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the init and the data order; default 0")
     t.set_defaults(func=cmd_classifier_train)
 
 
@@ -208,7 +219,7 @@ def add_eval(sub) -> None:
                    help="feature space: the dataset's classifier (offline), or Inception-v3 via torch-fidelity; default classifier")
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
-    p.add_argument("--seed", type=int, default=0, help="noise seed of the samples; default 0")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
     p.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
     p.add_argument("--out", type=Path, help="JSON result path; default eval.json beside the checkpoint or images")
     p.set_defaults(func=cmd_eval)

@@ -43,6 +43,8 @@ class TrainConfig:
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+        if self.seed < 0:
+            raise GanbenchError(f"seed must be 0 or positive, got {self.seed}")
         if self.eval_every < 0:
             raise GanbenchError(f"eval-every must be 0 (off) or positive, got {self.eval_every}")
         for field in ("lr_g", "lr_d", "eps"):
