@@ -2,8 +2,10 @@
 
 Each backend: build the dcgan GAN from the same numpy init, run WARMUP steps (the first one
 includes tf.function tracing; it is reported separately), then time STEPS steps on real MNIST
-batches. Reports the median step time and img/s (real images consumed per second = batch * n_dis
-/ step time). Writes benchmarks/results/train_speed.json.
+batches. Reports the median step time, img/s (real images consumed per second = batch * n_dis
+/ step time), the achieved GFLOP/s (analytic count, ganbench.archs.flops) and its ratio to the
+same framework's 2048x2048 float32 matmul rate measured in the same run.
+Writes benchmarks/results/train_speed.json.
 
     python benchmarks/train_speed.py [--steps 30] [--batch-size 64]
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 from ganbench import data
 from ganbench.archs import build_spec
+from ganbench.archs.flops import train_step_flops
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
@@ -49,6 +52,27 @@ def threads(backend: str) -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
 
 
+def matmul_gflops(backend: str, size: int = 2048, repeats: int = 10) -> float:
+    """Median float32 size x size matmul rate of the framework, result forced to the host."""
+    if backend == "torch":
+        import torch
+
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        run = lambda: (a @ b)[0, 0].item()  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+        run = lambda: float(tf.matmul(a, b)[0, 0])  # noqa: E731
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
 def measure(backend: str, spec, stream, steps: int, batch_size: int) -> dict:
     module = get_backend(backend)
     config = TrainConfig(backend=backend, batch_size=batch_size)
@@ -62,6 +86,8 @@ def measure(backend: str, spec, stream, steps: int, batch_size: int) -> dict:
         times.append(time.perf_counter() - start)
     timed = times[WARMUP:]
     median = statistics.median(timed)
+    gflops = train_step_flops(spec, batch_size) / median / 1e9
+    matmul = matmul_gflops(backend)
     return {
         "backend": backend,
         "framework": module.framework_version(),
@@ -72,6 +98,10 @@ def measure(backend: str, spec, stream, steps: int, batch_size: int) -> dict:
         "min_step_s": min(timed),
         "max_step_s": max(timed),
         "img_per_s": batch_size / median,
+        "step_gflop": train_step_flops(spec, batch_size) / 1e9,
+        "achieved_gflops": gflops,
+        "matmul_gflops": matmul,
+        "fraction_of_matmul_rate": gflops / matmul,
     }
 
 
@@ -95,11 +125,13 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"{result['machine']['cpu']}, {result['machine']['cores']} cores; dcgan, MNIST, batch {args.batch_size}")
-    print(f"| backend | version | mode | threads | first step (s) | median step (s) | img/s |")
-    print(f"|---|---|---|---|---|---|---|")
+    print("| backend | version | mode | threads | first step (s) | median step (s) [min-max] | img/s "
+          "| GFLOP/s | matmul GFLOP/s | fraction |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['backend']} | {r['framework']} | {r['mode']} | {r['threads']} | {r['first_step_s']:.2f} "
-              f"| {r['median_step_s']:.3f} | {r['img_per_s']:.0f} |")
+              f"| {r['median_step_s']:.3f} [{r['min_step_s']:.3f}-{r['max_step_s']:.3f}] | {r['img_per_s']:.0f} "
+              f"| {r['achieved_gflops']:.1f} | {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} |")
     print(f"torch / tf img/s ratio: {result['ratio_torch_over_tf_img_per_s']:.2f}")
 
 

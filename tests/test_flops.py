@@ -1,0 +1,30 @@
+"""The FLOP counter against hand-computed values for dcgan."""
+
+from ganbench.archs import build_spec
+from ganbench.archs.flops import forward_macs, train_step_flops
+
+
+def test_dcgan_forward_macs_by_hand():
+    spec = build_spec("dcgan", 1)
+    assert forward_macs(spec.generator) == {
+        "fc": 100 * 8192,
+        "deconv1": 4 * 4 * 512 * 256 * 16,   # input pixels x in x out x k^2
+        "deconv2": 8 * 8 * 256 * 128 * 16,
+        "deconv3": 16 * 16 * 128 * 1 * 16,
+    }
+    assert forward_macs(spec.discriminator) == {
+        "conv1": 16 * 16 * 64 * 1 * 16,     # output pixels x out x in x k^2
+        "conv2": 8 * 8 * 128 * 64 * 16,
+        "fc": 8192,
+    }
+
+
+def test_dcgan_train_step_flops():
+    spec = build_spec("dcgan", 1)
+    g, d = 68_452_352, 8_658_944
+    assert sum(forward_macs(spec.generator).values()) == g
+    assert sum(forward_macs(spec.discriminator).values()) == d
+    # n_dis = 1: G 3x forward, D 8x forward; 2 FLOPs per multiply-add
+    assert train_step_flops(spec, 64) == 2 * 64 * (3 * g + 8 * d) == 35_152_461_824
+    assert train_step_flops(spec, 64, n_dis=2) - train_step_flops(spec, 64) == 2 * 64 * (g + 6 * d)
+    assert train_step_flops(build_spec("dcgan", 3), 1) > train_step_flops(spec, 1)
