@@ -121,3 +121,25 @@ def test_training_steps_float32(backends, spec, init_state, real_batches, steps,
     err, name = worst(a, b, moments=False)
     print(f"float32, {steps} steps: worst weight/buffer difference {err:.2e} ({name})")
     assert err < tol, name
+
+
+@pytest.mark.parametrize("backend, mode", [("tf", "eager"), ("tf", "compiled"), ("torch", "compiled")])
+def test_execution_modes_compute_the_same_steps(backend, mode, spec, init_state, real_batches):
+    """Eager, graph and compiled (torch.compile / XLA) runs of one backend agree after 2 steps."""
+    module = get_backend(backend)
+    default = module.GAN(spec, init_state, HP, device="cpu")
+    other = module.GAN(spec, init_state, HP, device="cpu", mode=mode)
+    assert other.mode == mode and default.mode == module.DEFAULT_MODE
+    for s in range(2):
+        z = normal_noise(0, 96, (1, 64, 100), s)
+        la, lb = default.train_step(real_batches[s], z), other.train_step(real_batches[s], z)
+        assert la["d_loss"] == pytest.approx(lb["d_loss"], rel=1e-4)
+    err, name = worst(default.export_state(), other.export_state(), moments=False)
+    assert err < FP32_STEP5_RTOL, name
+
+
+def test_unknown_mode_is_refused(spec, init_state):
+    from ganbench.errors import GanbenchError
+
+    with pytest.raises(GanbenchError, match=r"the torch backend has no 'graph' mode \(choose from eager, compiled\)"):
+        get_backend("torch").GAN(spec, init_state, HP, mode="graph")

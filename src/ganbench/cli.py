@@ -62,6 +62,8 @@ def add_train(sub) -> None:
     p.add_argument("--model", help=f"architecture (dcgan); default {d.model}")
     p.add_argument("--dataset", help=f"mnist, fashion-mnist or cifar10 (stl10 needs a 48x48 model); default {d.dataset}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
+    p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
+                   "default: torch eager, tf graph (tf.function without XLA)")
     p.add_argument("--steps", type=positive_int, help=f"total generator updates; default {d.steps}")
     p.add_argument("--batch-size", type=positive_int, help=f"images per batch; default {d.batch_size}")
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate of G and D; default {d.lr_g}")
@@ -84,10 +86,11 @@ OPTION_FIELDS = {
     "model": "model", "dataset": "dataset", "backend": "backend", "steps": "steps",
     "batch_size": "batch_size", "n_dis": "n_dis", "seed": "seed", "sample_every": "sample_every",
     "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
-    "eval_every": "eval_every", "eval_n": "eval_n",
+    "eval_every": "eval_every", "eval_n": "eval_n", "mode": "mode",
 }
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
-RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "eval_every", "eval_n"}
+RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
+                     "eval_every", "eval_n"}
 
 
 def config_from_args(args, base: TrainConfig) -> TrainConfig:
@@ -181,7 +184,7 @@ def add_classifier(sub) -> None:
     )
     t.add_argument("--dataset", required=True, help="mnist or fashion-mnist")
     t.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
-    t.add_argument("--epochs", type=positive_int, help="training epochs; default 3 (mnist) or 8 (fashion-mnist)")
+    t.add_argument("--epochs", type=positive_int, help="training epochs; default 3 (mnist) or 6 (fashion-mnist)")
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the init and the data order; default 0")
     t.set_defaults(func=cmd_classifier_train)
 

@@ -20,6 +20,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8            # Adam epsilon, torch form in both backends
+    mode: str = "default"        # eager | graph (tf) | compiled; default: torch eager, tf graph
     n_dis: int = 1               # D updates per G update
     seed: int = 0
     sample_every: int = 100
@@ -43,6 +44,8 @@ class TrainConfig:
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+        if self.mode not in ("default", "eager", "graph", "compiled"):
+            raise GanbenchError(f"unknown mode {self.mode!r} (choose from default, eager, graph, compiled)")
         if self.seed < 0:
             raise GanbenchError(f"seed must be 0 or positive, got {self.seed}")
         if self.eval_every < 0:

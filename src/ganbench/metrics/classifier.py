@@ -21,12 +21,13 @@ from ganbench.errors import GanbenchError
 from ganbench.rng import STREAM_DATA_ORDER, keyed_rng
 
 FEATURE_DIM = 256
-# Epochs reach the required test accuracy (MNIST >= 99.0%, Fashion-MNIST >= 91.0%) with margin.
-EPOCHS = {"mnist": 3, "fashion-mnist": 8}
+# Epochs that reach the required test accuracy (MNIST >= 99.0%, Fashion-MNIST >= 91.0%), with
+# the learning rate decayed linearly to 0 (a constant rate left MNIST at 98.9% after 3 epochs).
+EPOCHS = {"mnist": 3, "fashion-mnist": 6}
 MIN_ACCURACY = {"mnist": 0.990, "fashion-mnist": 0.910}
 BATCH = 128
 LR = 1e-3
-ARCH_VERSION = "cnn-32-64-128-fc256-v1"
+ARCH_VERSION = "cnn-32-64-128-fc256-v2"
 
 
 def cache_dir() -> Path:
@@ -121,6 +122,8 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
     opt = torch.optim.Adam(net.parameters(), lr=LR)
     epochs = epochs or EPOCHS[dataset]
     steps_per_epoch = len(images) // BATCH
+    total = epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / total)
     start_time = time.perf_counter()
     bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, desc=f"classifier {dataset}", unit="step")
     for epoch in range(epochs):
@@ -132,6 +135,7 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            schedule.step()
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
     bar.close()

@@ -81,7 +81,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     images, _ = data.load(config.dataset, "train", data_dir)  # before any write: bad data leaves no trace
     stream = data.BatchStream(data.pad_to(images, spec.image_shape[1]), config.batch_size, config.seed)
     backend = get_backend(config.backend)
-    gan = backend.GAN(spec, state, config)
+    gan = backend.GAN(spec, state, config, mode=config.mode)
     evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
 
     run_dir.mkdir(parents=True, exist_ok=True)

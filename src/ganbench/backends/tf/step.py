@@ -5,7 +5,15 @@ import tensorflow as tf
 
 from ganbench.backends.tf.nets import Network
 
+from ganbench.errors import GanbenchError
+
 NAME = "tf"
+DEFAULT_MODE = "graph"
+MODES = {
+    "eager": "TensorFlow eager (no tf.function)",
+    "graph": "tf.function graph, jit_compile=False (no XLA)",
+    "compiled": "tf.function, jit_compile=True (XLA)",
+}
 
 
 def framework_version() -> str:
@@ -44,8 +52,12 @@ def _softplus_mean(x):
 class GAN:
     """Same interface and semantics as ganbench.backends.torch.step.GAN."""
 
-    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32"):
+    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
+                 mode: str = "default"):
         self.spec, self.hp = spec, hp
+        self.mode = DEFAULT_MODE if mode == "default" else mode
+        if self.mode not in MODES:
+            raise GanbenchError(f"the tf backend has no {mode!r} mode (choose from {', '.join(MODES)})")
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():
@@ -58,7 +70,10 @@ class GAN:
         }
         if state.get("opt"):
             self._load_opt(state["opt"])
-        self._step_fn = tf.function(self._train_step, jit_compile=False)
+        if self.mode == "eager":
+            self._step_fn = self._train_step
+        else:
+            self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
         self._generate_fn = tf.function(self.G.__call__)
         self._discriminate_fn = tf.function(self.D.__call__)
 

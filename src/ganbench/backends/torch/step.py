@@ -6,7 +6,14 @@ import torch.nn.functional as F
 
 from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
 
+from ganbench.errors import GanbenchError
+
 NAME = "torch"
+DEFAULT_MODE = "eager"
+MODES = {
+    "eager": "PyTorch eager",
+    "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager",
+}
 
 
 def framework_version() -> str:
@@ -23,8 +30,12 @@ class GAN:
     `hp` needs lr_g, lr_d, beta1, beta2, eps and n_dis. Arrays cross the boundary as numpy NHWC.
     """
 
-    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32"):
+    def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
+                 mode: str = "default"):
         self.spec, self.hp = spec, hp
+        self.mode = DEFAULT_MODE if mode == "default" else mode
+        if self.mode not in MODES:
+            raise GanbenchError(f"the torch backend has no {mode!r} mode (choose from {', '.join(MODES)})")
         self.device = torch.device(device or default_device())
         self.dtype = getattr(torch, dtype)
         self.nets = {}
@@ -33,6 +44,10 @@ class GAN:
             load_canonical(module, net, state["nets"][key])
             self.nets[key] = module.train()
         self.G, self.D = self.nets["G"], self.nets["D"]
+        # training forwards go through these: the modules themselves, or their compiled wrappers
+        self.train_G, self.train_D = self.G, self.D
+        if self.mode == "compiled":
+            self.train_G, self.train_D = torch.compile(self.G), torch.compile(self.D)
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
             key: torch.optim.Adam(module.parameters(), lr=lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
@@ -55,7 +70,7 @@ class GAN:
     # -- training ---------------------------------------------------------------------------
     def _d_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Non-saturating D loss on logits: softplus(-D(x)) + softplus(D(G(z))), batch means."""
-        loss = F.softplus(-self.D(real)).mean() + F.softplus(self.D(fake.detach())).mean()
+        loss = F.softplus(-self.train_D(real)).mean() + F.softplus(self.train_D(fake.detach())).mean()
         self.opts["D"].zero_grad(set_to_none=True)
         loss.backward()
         self.opts["D"].step()
@@ -72,10 +87,10 @@ class GAN:
         n_dis = len(reals_t)
         for d in range(n_dis):
             with torch.set_grad_enabled(d == n_dis - 1):
-                fake = self.G(z_t[d])
+                fake = self.train_G(z_t[d])
             d_loss = self._d_update(reals_t[d], fake)
         self.D.requires_grad_(False)  # the G step needs dL/dfake only, not D's weight gradients
-        g_loss = F.softplus(-self.D(fake)).mean()
+        g_loss = F.softplus(-self.train_D(fake)).mean()
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.opts["G"].step()
