@@ -145,3 +145,17 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr == "ganbench: error: unknown model 'nope' (choose from dcgan)\n"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--backends", "torch,jax"], "unknown backend 'jax' (choose from torch, tf)"),
+        (["--modes", "fast"], "unknown mode 'fast' (choose from eager, graph, compiled)"),
+        (["--batch-sizes", "64,0"], "--batch-sizes: must be positive, got 0"),
+    ],
+)
+def test_bad_bench_options(capsys, tmp_path, args, message):
+    line = cli_error(capsys, "bench", *args, "--out", str(tmp_path / "b"))
+    assert line == f"ganbench: error: {message}"
+    assert not (tmp_path / "b").exists()

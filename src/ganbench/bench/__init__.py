@@ -1,0 +1,1 @@
+"""Like-for-like framework benchmark: each configuration runs in its own process."""

@@ -1,0 +1,100 @@
+"""Run every benchmark configuration in its own process; write JSON and a Markdown report."""
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ganbench.bench.measure import machine
+from ganbench.errors import GanbenchError
+from ganbench.fileio import atomic_write
+
+COLUMNS = ("model", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
+           "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")
+
+
+def run_config(config: dict, timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "ganbench.bench.measure", json.dumps(config)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**config, "error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return {**config, "error": lines[-1] if lines else f"exit code {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(models, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
+        timeout: float = 900) -> dict:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise GanbenchError(f"output directory {out} is not empty")
+    configs = [
+        {"model": m, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
+         "data_dir": str(data_dir) if data_dir else None}
+        for m, b, mode, bs in itertools.product(models, backends, modes, batch_sizes)
+        if not (b == "torch" and mode == "graph")  # PyTorch has no graph mode short of compiling
+    ]
+    started = time.time()
+    rows = [run_config(c, timeout) for c in tqdm(configs, desc="bench", unit="config")]
+    result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "rows": rows}
+    atomic_write(out / "bench.json", (json.dumps(result, indent=2) + "\n").encode())
+    atomic_write(out / "report.md", markdown(result).encode())
+    return result
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [
+        "# ganbench bench",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['backend']} | {r['mode']} | {r['batch_size']} | failed: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['model']} | {r['backend']} {r['framework']} | {r['mode']} | {r['batch_size']} | {r['first_step_s']:.2f} "
+            f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
+            f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
+        )
+    modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['threads']} threads": None
+             for r in result["rows"] if "error" not in r}
+    lines += ["", "Modes:", *modes]
+    lines += ["", *comparisons(result["rows"]), ""]
+    lines.append(
+        "Each row ran in a fresh process: warm-up steps excluded (the first step, with any tracing or "
+        "compilation, is shown apart), median and interquartile range of the timed steps, img/s = batch / median "
+        "step. GFLOP/s counts convolutions and dense layers analytically (ganbench.archs.flops); 'of matmul' "
+        "divides it by the same framework's 2048x2048 float32 matmul rate measured in the same process. "
+        "Peak RSS is the process maximum, framework included."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def comparisons(rows: list) -> list:
+    """Per (model, batch): each backend's fastest mode, and the ratio between the two."""
+    best = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        key = (r["model"], r["batch_size"])
+        current = best.setdefault(key, {}).get(r["backend"])
+        if current is None or r["img_per_s"] > current["img_per_s"]:
+            best[key][r["backend"]] = r
+    out = []
+    for (model, batch), by_backend in best.items():
+        if len(by_backend) == 2:
+            fast, slow = sorted(by_backend.values(), key=lambda r: -r["img_per_s"])
+            out.append(f"- {model}, batch {batch}: {fast['backend']} ({fast['mode']}) is "
+                       f"{fast['img_per_s'] / slow['img_per_s']:.2f}x faster than {slow['backend']} ({slow['mode']}).")
+    return out

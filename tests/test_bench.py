@@ -1,0 +1,63 @@
+"""The benchmark's JSON is complete and self-consistent (no timing assertions)."""
+
+import json
+
+import pytest
+
+from ganbench.archs import build_spec
+from ganbench.archs.flops import train_step_flops
+from ganbench.bench.report import run
+from ganbench.errors import GanbenchError
+
+FIELDS = {"model", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
+          "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
+          "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
+          "peak_rss_mb"}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("bench") / "out"
+    return out, run(["dcgan"], ["torch", "tf"], ["eager", "graph"], [8], steps=3, warmup=1, out=out, data_dir=data_dir)
+
+
+def test_rows_are_complete_and_consistent(bench):
+    out, result = bench
+    assert json.loads((out / "bench.json").read_text()) == result
+    rows = result["rows"]
+    assert [(r["backend"], r["mode"]) for r in rows] == [("torch", "eager"), ("tf", "eager"), ("tf", "graph")]
+    flops = train_step_flops(build_spec("dcgan", 1), 8)
+    for r in rows:
+        assert set(r) == FIELDS, r.get("error")
+        assert r["batch_size"] == 8 and r["timed_steps"] == 3 and r["warmup_steps"] == 1
+        assert r["min_step_s"] <= r["median_step_s"] <= r["max_step_s"]
+        assert r["img_per_s"] == pytest.approx(8 / r["median_step_s"])
+        assert r["step_gflop"] == pytest.approx(flops / 1e9)
+        assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / r["median_step_s"])
+        assert r["fraction_of_matmul_rate"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"])
+        assert r["peak_rss_mb"] >= r["rss_after_import_mb"] > 50
+    assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+
+
+def test_report_names_modes_and_the_faster_backend(bench):
+    out, result = bench
+    report = (out / "report.md").read_text()
+    assert report.count("| dcgan |") == 3
+    assert "tf graph: tf.function graph, jit_compile=False (no XLA)" in report
+    assert "- dcgan, batch 8: " in report and "x faster than" in report
+    assert result["machine"]["cpu"] in report
+
+
+def test_failed_configuration_is_reported_not_raised(tmp_path):
+    result = run(["dcgan"], ["torch"], ["eager"], [8], steps=1, warmup=1, out=tmp_path / "o",
+                 data_dir=tmp_path / "no-data")
+    (row,) = result["rows"]
+    assert "train-images-idx3-ubyte.gz not found" in row["error"]
+    assert "failed:" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_refuses_a_used_output_directory(tmp_path):
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("x")
+    with pytest.raises(GanbenchError, match="is not empty"):
+        run(["dcgan"], ["torch"], ["eager"], [8], 1, 1, tmp_path / "o")
