@@ -54,8 +54,8 @@ def main() -> None:
                   f"{m['precision']:.3f}", f"{m['recall']:.3f}"]
         print(f"| {row['dataset']} | {row['source']} | " + " | ".join(values) + " |")
     protocol = rows[0]["protocol"]
-    print(f"\nProtocol: N={N} per row against the test split; {protocol['features']}; resize: {protocol['resize']}; "
-          f"KID {protocol['kid']}; precision/recall {protocol['pr']}.")
+    print(f"\nProtocol: N={N} per row against the test split; each dataset's classifier, penultimate 256-d "
+          f"features; resize: {protocol['resize']}; KID {protocol['kid']}; precision/recall {protocol['pr']}.")
 
 
 if __name__ == "__main__":
