@@ -22,3 +22,11 @@ def get_backend(name: str):
     if importlib.util.find_spec(framework) is None:
         raise GanbenchError(f"backend {name!r} needs {framework}: pip install 'ganbench[{extra}]'")
     return importlib.import_module(f"ganbench.backends.{name}.step")
+
+
+def resolve_mode(backend: str, requested: str, modes: dict, default: str) -> str:
+    """The execution mode a backend runs: `default` maps to its own default; unknown ones fail."""
+    mode = default if requested == "default" else requested
+    if mode not in modes:
+        raise GanbenchError(f"the {backend} backend has no {requested!r} mode (choose from {', '.join(modes)})")
+    return mode

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from ganbench.backends.tf.nets import Network
 
-from ganbench.errors import GanbenchError
+from ganbench.backends import resolve_mode
 
 NAME = "tf"
 DEFAULT_MODE = "graph"
@@ -55,9 +55,7 @@ class GAN:
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
         self.spec, self.hp = spec, hp
-        self.mode = DEFAULT_MODE if mode == "default" else mode
-        if self.mode not in MODES:
-            raise GanbenchError(f"the tf backend has no {mode!r} mode (choose from {', '.join(MODES)})")
+        self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():

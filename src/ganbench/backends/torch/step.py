@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
 
-from ganbench.errors import GanbenchError
+from ganbench.backends import resolve_mode
 
 NAME = "torch"
 DEFAULT_MODE = "eager"
@@ -33,9 +33,7 @@ class GAN:
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
         self.spec, self.hp = spec, hp
-        self.mode = DEFAULT_MODE if mode == "default" else mode
-        if self.mode not in MODES:
-            raise GanbenchError(f"the torch backend has no {mode!r} mode (choose from {', '.join(MODES)})")
+        self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
         self.device = torch.device(device or default_device())
         self.dtype = getattr(torch, dtype)
         self.nets = {}
