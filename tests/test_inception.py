@@ -115,6 +115,7 @@ def test_cifar10_reference_through_the_stand_in(weights, tmp_path, monkeypatch):
         np.testing.assert_allclose(ref["features"], direct, rtol=1e-6)
         again = ev.reference("cifar10", split, extractor, tmp_path / "data")  # served from the cache
         assert again["key"] == ref["key"] and np.array_equal(again["features"], ref["features"])
+        assert np.array_equal(again["probs"], ref["probs"])
     fake = expected["test"][0]
     result = ev.evaluate(fake, "cifar10", 20, "train", ("fid", "kid", "pr"), tmp_path / "data", extractor)
     assert result["protocol"]["reference"] == "cifar10 train (100 images)"

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from ganbench import checkpoint
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
@@ -19,9 +21,14 @@ def load_generator(checkpoint_path, backend_name: str):
     return gan, spec, meta
 
 
-def sample_images(gan, spec, n: int, seed: int):
-    """float NHWC in [-1, 1]: G in eval mode on N(0, 1) noise keyed on (seed, sample stream)."""
-    return gan.generate(normal_noise(seed, STREAM_SAMPLE, (n, spec.z_dim)))
+def sample_images(gan, spec, n: int, seed: int, batch: int = 500) -> np.ndarray:
+    """float NHWC in [-1, 1]: G in eval mode on N(0, 1) noise keyed on (seed, sample stream,
+    batch index), generated `batch` at a time. The first k of n samples do not depend on n."""
+    parts = []
+    for i, start in enumerate(range(0, n, batch)):
+        z = normal_noise(seed, STREAM_SAMPLE, (min(batch, n - start), spec.z_dim), i)
+        parts.append(gan.generate(z))
+    return np.concatenate(parts)
 
 
 def sample_grid(checkpoint_path, backend_name: str, n: int, seed: int, out) -> Path:

@@ -108,37 +108,22 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
     """Train deterministically, save to the cache, and return the metadata (with test accuracy).
     `subset` trains on the first N training images only (quick classifiers for tests)."""
     import torch
-    import torch.nn.functional as F
     from safetensors.torch import save
 
     path = classifier_path(dataset)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
     images, labels = data.load(dataset, "train", data_dir)
     images, labels = images[:subset], labels[:subset]
     test_images, test_labels = data.load(dataset, "test", data_dir)
-    x_all, y_all = torch.from_numpy(prepare(images)), torch.from_numpy(labels)
-    net = build_net(images.shape[-1])
-    opt = torch.optim.Adam(net.parameters(), lr=LR)
     epochs = epochs or EPOCHS[dataset]
-    steps_per_epoch = len(images) // BATCH
-    total = epochs * steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / total)
     start_time = time.perf_counter()
-    bar = tqdm(total=epochs * steps_per_epoch, disable=not progress, desc=f"classifier {dataset}", unit="step")
-    for epoch in range(epochs):
-        order = torch.from_numpy(keyed_rng(seed, STREAM_DATA_ORDER, epoch).permutation(len(images)))
-        net.train()
-        for i in range(steps_per_epoch):
-            idx = order[i * BATCH : (i + 1) * BATCH]
-            loss = F.cross_entropy(net["head"](net["features"](x_all[idx])), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            schedule.step()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-    bar.close()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(seed)
+        net = build_net(images.shape[-1])
+        fit(net, torch.from_numpy(prepare(images)), torch.from_numpy(labels), epochs, seed, progress, dataset)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
     classifier = Classifier(net, {"dataset": dataset})
     _, probs = classifier.run(test_images)
     accuracy = float((probs.argmax(axis=1) == test_labels).mean())
@@ -159,6 +144,30 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
     meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     atomic_write(path, blob)
     return meta
+
+
+def fit(net, x_all, y_all, epochs: int, seed: int, progress: bool, dataset: str) -> None:
+    """Adam with the learning rate decayed linearly to 0; data order keyed on (seed, epoch)."""
+    import torch
+    import torch.nn.functional as F
+
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    steps_per_epoch = len(x_all) // BATCH
+    total = epochs * steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / total)
+    net.train()
+    with tqdm(total=total, disable=not progress, desc=f"classifier {dataset}", unit="step") as bar:
+        for epoch in range(epochs):
+            order = torch.from_numpy(keyed_rng(seed, STREAM_DATA_ORDER, epoch).permutation(len(x_all)))
+            for i in range(steps_per_epoch):
+                idx = order[i * BATCH : (i + 1) * BATCH]
+                loss = F.cross_entropy(net["head"](net["features"](x_all[idx])), y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
 
 
 def load_classifier(dataset: str) -> Classifier:

@@ -46,11 +46,12 @@ def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -
     key = f"{dataset}-{split}-{data_hash(images, labels)}-{classifier.hash}"
     path = cache_dir() / "reference" / f"{key}.safetensors"
     if path.is_file():
-        cached = load_file(str(path))
-        return {"features": cached["features"].astype(np.float64), "probs": cached["probs"].astype(np.float64), "key": key}
-    features, probs = classifier.run(images)
-    atomic_write(path, save({"features": features.astype(np.float32), "probs": probs.astype(np.float32)}))
-    return {"features": features, "probs": probs, "key": key}
+        stored = load_file(str(path))
+    else:  # stored as float32; the first run returns the same stored values as later ones
+        features, probs = classifier.run(images)
+        stored = {"features": features.astype(np.float32), "probs": probs.astype(np.float32)}
+        atomic_write(path, save(stored))
+    return {"features": stored["features"].astype(np.float64), "probs": stored["probs"].astype(np.float64), "key": key}
 
 
 def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRICS) -> dict:
@@ -96,15 +97,11 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
     }
 
 
-def generated_images(gan, spec, n: int, seed: int, batch: int = 500) -> np.ndarray:
-    """n uint8 samples of G (eval mode), noise keyed on (seed, sample stream, batch index)."""
-    from ganbench.rng import STREAM_SAMPLE, normal_noise
+def generated_images(gan, spec, n: int, seed: int) -> np.ndarray:
+    """n uint8 samples: the same noise and quantisation as `ganbench sample`."""
+    from ganbench.sampling import sample_images
 
-    parts = []
-    for i, start in enumerate(range(0, n, batch)):
-        z = normal_noise(seed, STREAM_SAMPLE, (min(batch, n - start), spec.z_dim), 1_000_000 + i)
-        parts.append(to_uint8(gan.generate(z)))
-    return np.concatenate(parts)
+    return to_uint8(sample_images(gan, spec, n, seed))
 
 
 def load_images(path) -> np.ndarray:

@@ -3,9 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from ganbench.backends.tf.nets import Network
-
 from ganbench.backends import resolve_mode
+from ganbench.backends.tf.nets import Network
 
 NAME = "tf"
 DEFAULT_MODE = "graph"

@@ -4,9 +4,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
-
 from ganbench.backends import resolve_mode
+from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
 
 NAME = "torch"
 DEFAULT_MODE = "eager"
