@@ -65,3 +65,26 @@ def test_kill_9_then_resume_is_exact(tmp_path, data_dir):
     config = TrainConfig(backend="torch", steps=12, checkpoint_every=2, sample_every=100)
     straight = run(config, tmp_path / "straight", data_dir)
     assert_same(load_tensors(straight), load_tensors(out))
+
+
+def test_divergence_stops_and_keeps_the_last_checkpoint(tmp_path, data_dir, monkeypatch, capsys):
+    """A NaN loss at step 3 stops the run with the step and network named; step 2's checkpoint
+    stays loadable and the CLI exits with code 3."""
+    from ganbench.backends.torch import step as torch_step
+    from ganbench.cli import main
+
+    original, calls = torch_step.GAN.train_step, []
+
+    def diverging(self, reals, z):
+        losses = original(self, reals, z)
+        calls.append(1)
+        return {**losses, "g_loss": float("nan")} if len(calls) == 3 else losses
+
+    monkeypatch.setattr(torch_step.GAN, "train_step", diverging)
+    out = tmp_path / "run"
+    code = main(["train", "--steps", "5", "--checkpoint-every", "2", "--out", str(out), "--no-progress",
+                 "--data-dir", str(data_dir)])
+    assert code == 3
+    assert capsys.readouterr().err == "ganbench: error: non-finite g_loss (nan) in network G at step 3\n"
+    assert checkpoint.resolve(out).name == "step_0000002.safetensors"
+    assert load_tensors(out)["G.fc.weight"].shape == (8192, 100)
