@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from ganbench.archs import build_spec
@@ -46,6 +47,19 @@ def test_report_names_modes_and_the_faster_backend(bench):
     assert "tf graph: tf.function graph, jit_compile=False (no XLA)" in report
     assert "- dcgan, batch 8: " in report and "x faster than" in report
     assert result["machine"]["cpu"] in report
+    assert "![img/s per configuration](img_per_s.png)" in report
+
+
+def test_plot_has_one_bar_per_configuration(bench):
+    from PIL import Image
+
+    out, _ = bench
+    image = np.asarray(Image.open(out / "img_per_s.png").convert("RGB"))
+    assert image.shape == (30 + 3 * 22 + 10, 640, 3)
+    torch_orange, tf_amber = (238, 76, 44), (255, 143, 0)
+    column = image[:, 232]  # just right of the labels: every bar starts here
+    assert (column == torch_orange).all(axis=1).sum() == 17  # rows y+3 .. y+19 inclusive
+    assert (column == tf_amber).all(axis=1).sum() == 34
 
 
 def test_failed_configuration_is_reported_not_raised(tmp_path):

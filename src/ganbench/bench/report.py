@@ -7,11 +7,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ganbench.bench.measure import machine
 from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write
+from ganbench.images import save_png
 
 COLUMNS = ("model", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
            "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")
@@ -45,7 +47,31 @@ def run(models, backends, modes, batch_sizes, steps: int, warmup: int, out: Path
     result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "rows": rows}
     atomic_write(out / "bench.json", (json.dumps(result, indent=2) + "\n").encode())
     atomic_write(out / "report.md", markdown(result).encode())
+    save_png(bar_chart(result["rows"]), out / PLOT)
     return result
+
+
+PLOT = "img_per_s.png"
+BAR_COLOURS = {"torch": (238, 76, 44), "tf": (255, 143, 0)}
+
+
+def bar_chart(rows: list, width: int = 640, bar: int = 22) -> np.ndarray:
+    """Horizontal bars of img/s, one per measured configuration, labelled; uint8 HxWx3."""
+    from PIL import Image, ImageDraw
+
+    measured = [r for r in rows if "error" not in r]
+    top = max((r["img_per_s"] for r in measured), default=1.0)
+    image = Image.new("RGB", (width, 30 + bar * max(len(measured), 1) + 10), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((10, 8), "training img/s (higher is better)", fill="black")
+    label_w, max_bar = 230, width - 230 - 70
+    for i, r in enumerate(measured):
+        y = 30 + i * bar
+        draw.text((10, y + 5), f"{r['model']} {r['backend']} {r['mode']} b{r['batch_size']}", fill="black")
+        length = max(1, int(max_bar * r["img_per_s"] / top))
+        draw.rectangle([label_w, y + 3, label_w + length, y + bar - 3], fill=BAR_COLOURS.get(r["backend"], (90, 90, 90)))
+        draw.text((label_w + length + 6, y + 5), f"{r['img_per_s']:.0f}", fill="black")
+    return np.asarray(image)
 
 
 def markdown(result: dict) -> str:
@@ -54,6 +80,8 @@ def markdown(result: dict) -> str:
         "# ganbench bench",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}.",
+        "",
+        f"![img/s per configuration]({PLOT})",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "---|" * len(COLUMNS),
