@@ -82,19 +82,17 @@ def add_train(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-OPTION_FIELDS = {
-    "model": "model", "dataset": "dataset", "backend": "backend", "steps": "steps",
-    "batch_size": "batch_size", "n_dis": "n_dis", "seed": "seed", "sample_every": "sample_every",
-    "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
-    "eval_every": "eval_every", "eval_n": "eval_n", "mode": "mode",
-}
+# TrainConfig fields set by the train options of the same name (None: not given).
+OPTION_FIELDS = ("model", "dataset", "backend", "mode", "steps", "batch_size", "n_dis", "seed", "sample_every",
+                 "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
                      "eval_every", "eval_n"}
 
 
-def config_from_args(args, base: TrainConfig) -> TrainConfig:
-    changes = {field: getattr(args, opt) for opt, field in OPTION_FIELDS.items() if getattr(args, opt) is not None}
+def config_from_args(args, base: TrainConfig) -> tuple[TrainConfig, dict]:
+    """(base with the options the user gave, those changes)."""
+    changes = {field: getattr(args, field) for field in OPTION_FIELDS if getattr(args, field) is not None}
     if args.lr is not None:
         changes["lr_g"] = changes["lr_d"] = args.lr
     return base.replace(**changes), changes
