@@ -143,3 +143,13 @@ def test_unknown_mode_is_refused(spec, init_state):
 
     with pytest.raises(GanbenchError, match=r"the torch backend has no 'graph' mode \(choose from eager, compiled\)"):
         get_backend("torch").GAN(spec, init_state, HP, mode="graph")
+
+
+def test_tf32_is_off_in_both_backends(backends, spec, init_state):
+    """Both frameworks would use TF32 on an Ampere+ GPU by default; parity needs true float32."""
+    import tensorflow as tf
+    import torch
+
+    pair(backends, spec, init_state)
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()

@@ -55,6 +55,8 @@ class GAN:
                  mode: str = "default"):
         self.spec, self.hp = spec, hp
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
+        # float32 means float32 on a GPU too: TensorFlow enables TF32 matmuls/convs by default.
+        tf.config.experimental.enable_tensor_float_32_execution(False)
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():

@@ -33,6 +33,9 @@ class GAN:
                  mode: str = "default"):
         self.spec, self.hp = spec, hp
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
+        # float32 means float32 on a GPU too: PyTorch lets cuDNN convolutions use TF32 by default.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
         self.device = torch.device(device or default_device())
         self.dtype = getattr(torch, dtype)
         self.nets = {}
