@@ -228,7 +228,8 @@ def test_eval_cli_on_a_checkpoint(quick_classifier, tmp_path, data_dir, capsys, 
 
     run = tmp_path / "run"
     loop.train(TrainConfig(steps=2, backend=backend), run, data_dir=data_dir, progress=False)
-    code = main(["eval", "--checkpoint", str(run), "--backend", backend, "--n", "300", "--metrics", "fid,coverage",
+    # no --backend: the checkpoint's own backend generates the samples
+    code = main(["eval", "--checkpoint", str(run), "--n", "300", "--metrics", "fid,coverage",
                  "--data-dir", str(data_dir)])
     out = capsys.readouterr().out
     assert code == 0 and "fid" in out and "coverage" in out

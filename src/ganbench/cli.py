@@ -129,7 +129,7 @@ def add_sample(sub) -> None:
         description="Sample a checkpoint with either backend (whichever wrote it) into a PNG grid.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint, or a run directory (uses its latest)")
-    p.add_argument("--backend", default="torch", help="torch or tf; default torch")
+    p.add_argument("--backend", help="torch or tf; default: the backend that trained the checkpoint")
     p.add_argument("--n", type=positive_int, default=64, help="number of samples; default 64")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed; default 0")
     p.add_argument("--out", type=Path, default=Path("grid.png"), help="output PNG path; default grid.png")
@@ -142,7 +142,8 @@ def cmd_sample(args) -> int:
 
     if args.out.suffix.lower() != ".png":
         raise GanbenchError(f"--out must name a .png file, got {args.out}")
-    get_backend(args.backend)  # validate the name before loading anything
+    if args.backend is not None:
+        get_backend(args.backend)  # validate the name before loading anything
     path = sample_grid(args.checkpoint, args.backend, args.n, args.seed, args.out)
     print(f"wrote {path}")
     return 0
@@ -212,7 +213,7 @@ def add_eval(sub) -> None:
     source.add_argument("--checkpoint", type=Path, help="a checkpoint, or a run directory (its latest)")
     source.add_argument("--images", type=Path, help="an .npz of uint8 NHWC images, or a folder of PNGs")
     p.add_argument("--dataset", help="dataset of the classifier and reference; default: the checkpoint's")
-    p.add_argument("--backend", default="torch", help="backend that generates the samples; default torch")
+    p.add_argument("--backend", help="backend that generates the samples; default: the one that trained it")
     p.add_argument("--n", type=positive_int, default=10000, help="number of samples; default 10000")
     p.add_argument("--metrics", default=",".join(METRICS), help=f"comma-separated subset of {','.join(METRICS)}")
     p.add_argument("--ref", default="test", choices=("test", "train"), help="real split to compare with; default test")
@@ -235,7 +236,7 @@ def cmd_eval(args) -> int:
 
         gan, spec, meta = load_generator(args.checkpoint, args.backend)
         dataset = args.dataset or meta["config"]["dataset"]
-        source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": args.backend, "seed": args.seed}
+        source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed}
         default_out = (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / "eval.json"
     elif not args.dataset:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")

@@ -12,12 +12,13 @@ from ganbench.rng import STREAM_SAMPLE, normal_noise
 from ganbench.training.loop import spec_from_metadata
 
 
-def load_generator(checkpoint_path, backend_name: str):
-    """A backend GAN restored from a checkpoint (weights only; optimiser state is not needed)."""
-    state, meta, path = checkpoint.load(checkpoint_path, spec_from_metadata)
+def load_generator(checkpoint_path, backend_name: str | None = None):
+    """A backend GAN restored from a checkpoint (weights only; optimiser state is not needed).
+    Without a backend name, the backend that trained it (`gan.backend` says which)."""
+    state, meta, _ = checkpoint.load(checkpoint_path, spec_from_metadata)
     spec = spec_from_metadata(meta)
     config = TrainConfig.from_dict(meta["config"])
-    gan = get_backend(backend_name).GAN(spec, {"nets": state["nets"]}, config)
+    gan = get_backend(backend_name or config.backend).GAN(spec, {"nets": state["nets"]}, config)
     return gan, spec, meta
 
 
@@ -31,6 +32,6 @@ def sample_images(gan, spec, n: int, seed: int, batch: int = 500) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def sample_grid(checkpoint_path, backend_name: str, n: int, seed: int, out) -> Path:
+def sample_grid(checkpoint_path, backend_name: str | None, n: int, seed: int, out) -> Path:
     gan, spec, _ = load_generator(checkpoint_path, backend_name)
     return save_grid(sample_images(gan, spec, n, seed), out)

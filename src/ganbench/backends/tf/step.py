@@ -51,6 +51,8 @@ def _softplus_mean(x):
 class GAN:
     """Same interface and semantics as ganbench.backends.torch.step.GAN."""
 
+    backend = NAME
+
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
         self.spec, self.hp = spec, hp

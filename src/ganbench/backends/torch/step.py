@@ -29,6 +29,8 @@ class GAN:
     `hp` needs lr_g, lr_d, beta1, beta2, eps and n_dis. Arrays cross the boundary as numpy NHWC.
     """
 
+    backend = NAME
+
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
         self.spec, self.hp = spec, hp
