@@ -159,3 +159,11 @@ def test_bad_bench_options(capsys, tmp_path, args, message):
     line = cli_error(capsys, "bench", *args, "--out", str(tmp_path / "b"))
     assert line == f"ganbench: error: {message}"
     assert not (tmp_path / "b").exists()
+
+
+def test_download_of_an_archive_dataset_says_what_to_do(capsys, tmp_path):
+    line = cli_error(capsys, "data", "download", "cifar10", "--data-dir", str(tmp_path))
+    assert line == (
+        "ganbench: error: download of cifar10 is not supported yet: fetch "
+        f"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it into {tmp_path}/cifar10"
+    )

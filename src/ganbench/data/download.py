@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ganbench.data.catalog import IdxFile, data_root, get_dataset
+from ganbench.data.catalog import IdxDataset, IdxFile, data_root, get_dataset
 from ganbench.errors import GanbenchError
 from ganbench.fileio import default_file_mode
 
@@ -67,7 +67,7 @@ def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
 def download(name: str, data_dir=None, base_url: str | None = None) -> Path:
     """Fetch every missing or unverified file of dataset `name` into <root>/<name>/; returns that dir."""
     dataset = get_dataset(name)
-    if not hasattr(dataset, "files"):
+    if not isinstance(dataset, IdxDataset):
         raise GanbenchError(f"download of {name} is not supported yet: fetch {dataset.url} and extract it into "
                             f"{data_root(data_dir) / dataset.name}")
     target = data_root(data_dir) / dataset.name
