@@ -43,8 +43,7 @@ def main() -> None:
     for run in args.runs:
         by_dataset.setdefault(json.loads((run / "config.json").read_text())["dataset"], []).append(run)
     rows = [row for dataset, runs in by_dataset.items() for row in rows_for(dataset, runs)]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    ev.write_result(rows, args.out)
     print("| dataset | samples | " + " | ".join(COLUMNS) + " |")
     print("|---|---|" + "---|" * len(COLUMNS))
     for row in rows:

@@ -237,12 +237,10 @@ def cmd_eval(args) -> int:
         gan, spec, meta = load_generator(args.checkpoint, args.backend)
         dataset = args.dataset or meta["config"]["dataset"]
         source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed}
-        default_out = (args.checkpoint if args.checkpoint.is_dir() else args.checkpoint.parent) / "eval.json"
     elif not args.dataset:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
         dataset, source = args.dataset, {"images": str(args.images)}
-        default_out = (args.images if args.images.is_dir() else args.images.parent) / "eval.json"
     extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
     if args.checkpoint is not None:
         images = ev.generated_images(gan, spec, args.n, args.seed)
@@ -250,7 +248,8 @@ def cmd_eval(args) -> int:
         images = ev.load_images(args.images)
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor)
     result["source"] = source
-    out = args.out or default_out
+    origin = args.checkpoint if args.checkpoint is not None else args.images
+    out = args.out or (origin if origin.is_dir() else origin.parent) / "eval.json"
     ev.write_result(result, out)
     for name, value in result["metrics"].items():
         print(f"{name:>10}  {value:.6g}")

@@ -138,4 +138,4 @@ def load_images(path) -> np.ndarray:
 
 
 def write_result(result: dict, path) -> None:
-    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
