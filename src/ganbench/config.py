@@ -7,14 +7,30 @@ from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
 
+LOSSES = {
+    "ns": "non-saturating: D softplus(-D(x)) + softplus(D(G(z))), G softplus(-D(G(z)))",
+    "minimax": "the original minimax game: D as ns, G -softplus(D(G(z))) (saturates)",
+    "hinge": "D relu(1 - D(x)) + relu(1 + D(G(z))), G -D(G(z)) (SNGAN)",
+    "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
+}
+LR_DECAYS = ("none", "linear")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "dcgan"
-    dataset: str = "mnist"
+    dataset: str = "mnist"       # or "folder" (then image_dir)
     backend: str = "torch"
     steps: int = 1000            # generator updates
-    batch_size: int = 64
+    batch_size: int = 64         # images per D update
+    batch_size_g: int = 0        # images per G update from its own noise; 0: reuse the last D update's fakes
+    loss: str = "ns"
+    gp_lambda: float = 10.0      # WGAN-GP penalty weight
+    lr_decay: str = "none"       # "linear": both learning rates fall linearly to 0 at `steps`
+    width: float = 1.0           # channel multiplier of the sngan/wgan_gp architectures
+    image_size: int = 0          # 0: the model's size for the dataset (48 for stl10, else 32)
+    image_dir: str = ""          # the folder of dataset "folder"
+    channels: int = 0            # 0: the dataset's (folder: 1 if every image is grayscale, else 3)
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -34,9 +50,9 @@ class TrainConfig:
         """Raise GanbenchError naming the first bad field; return self for chaining."""
         from ganbench.archs import ARCHS
         from ganbench.backends import BACKENDS
-        from ganbench.data import DATASETS
+        from ganbench.data import DATASETS, FOLDER
 
-        for field, known in (("model", ARCHS), ("dataset", DATASETS), ("backend", BACKENDS)):
+        for field, known in (("model", ARCHS), ("dataset", {**DATASETS, FOLDER: None}), ("backend", BACKENDS)):
             value = getattr(self, field)
             if value not in known:
                 raise GanbenchError(f"unknown {field} {value!r} (choose from {', '.join(known)})")
@@ -44,13 +60,24 @@ class TrainConfig:
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+        for field in ("batch_size_g", "image_size", "channels"):
+            if getattr(self, field) < 0:
+                raise GanbenchError(f"{field.replace('_', '-')} must be 0 (automatic) or positive, got {getattr(self, field)}")
+        if self.channels not in (0, 1, 3):
+            raise GanbenchError(f"channels must be 1 or 3, got {self.channels}")
+        if self.loss not in LOSSES:
+            raise GanbenchError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
+        if self.lr_decay not in LR_DECAYS:
+            raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
+        if (self.dataset == "folder") != bool(self.image_dir):
+            raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
         if self.mode not in ("default", "eager", "graph", "compiled"):
             raise GanbenchError(f"unknown mode {self.mode!r} (choose from default, eager, graph, compiled)")
         if self.seed < 0:
             raise GanbenchError(f"seed must be 0 or positive, got {self.seed}")
         if self.eval_every < 0:
             raise GanbenchError(f"eval-every must be 0 (off) or positive, got {self.eval_every}")
-        for field in ("lr_g", "lr_d", "eps"):
+        for field in ("lr_g", "lr_d", "eps", "width", "gp_lambda"):
             if not getattr(self, field) > 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
         for field in ("beta1", "beta2"):

@@ -6,28 +6,79 @@ keyed generator, so adding a layer never shifts the values of the others.
 
 import numpy as np
 
-from ganbench.archs.spec import INIT_STD, BatchNorm, GANSpec, Network
+from ganbench.archs.spec import (
+    SN_EPS,
+    SN_WARMUP_ITERATIONS,
+    BatchNorm,
+    GANSpec,
+    Network,
+    leaf_layers,
+    sn_matrix_shape,
+    trainable_shapes,
+)
 from ganbench.rng import STREAM_INIT, keyed_rng, name_key
 
 
+def _rng(seed: int, net: Network, name: str) -> np.random.Generator:
+    return keyed_rng(seed, STREAM_INIT, name_key(f"{net.name}.{name}"))
+
+
+def init_weight(layer, shape, rng) -> np.ndarray:
+    """The layer's `init`: ("normal", std) or ("xavier_uniform", gain) with PyTorch's fans."""
+    kind, scale = layer.init
+    if kind == "normal":
+        return scale * rng.standard_normal(shape)
+    if kind == "xavier_uniform":
+        receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+        bound = scale * np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, shape)
+    raise ValueError(f"unknown init {layer.init!r} of layer {layer.name}")
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    return x / max(np.linalg.norm(x), SN_EPS)
+
+
+def power_iteration(matrix: np.ndarray, u: np.ndarray, v: np.ndarray, iterations: int):
+    """(u, v) after `iterations` steps of v = W^T u / |.|, u = W v / |.| (PyTorch's order)."""
+    for _ in range(iterations):
+        v = normalize(matrix.T @ u)
+        u = normalize(matrix @ v)
+    return u, v
+
+
+def init_sn_vectors(layer, weight: np.ndarray, rng_u, rng_v) -> dict:
+    """u, v ~ normalised N(0, 1), then the warm-up power iterations, as torch's spectral_norm."""
+    rows, cols = sn_matrix_shape(layer)
+    u, v = normalize(rng_u.standard_normal(rows)), normalize(rng_v.standard_normal(cols))
+    u, v = power_iteration(weight.astype(np.float32).astype(np.float64).reshape(rows, cols), u, v,
+                           SN_WARMUP_ITERATIONS)
+    return {f"{layer.name}.sn_u": u, f"{layer.name}.sn_v": v}
+
+
 def init_network(net: Network, seed: int) -> dict:
-    """Canonical name -> float32 array: weights N(0, 0.02), BN gamma N(1, 0.02), biases 0,
-    running mean 0, running var 1."""
-    bn_names = {layer.name for layer in net.layers if isinstance(layer, BatchNorm)}
+    """Canonical name -> float32 array: weights by each layer's init, BN gamma 1 + N(0, std),
+    biases 0, running mean 0, running var 1, spectral-norm vectors warmed up on the weight."""
     params = {}
-    for name, shape in net.param_shapes().items():
-        layer, kind = name.rsplit(".", 1)
-        rng = keyed_rng(seed, STREAM_INIT, name_key(f"{net.name}.{name}"))
-        if kind == "bias":
-            value = np.zeros(shape)
-        elif layer in bn_names:
-            value = 1.0 + INIT_STD * rng.standard_normal(shape)
-        else:
-            value = INIT_STD * rng.standard_normal(shape)
-        params[name] = value.astype(np.float32)
-    for name, shape in net.buffer_shapes().items():
-        params[name] = (np.zeros if name.endswith("running_mean") else np.ones)(shape, np.float32)
-    return params
+    for layer in leaf_layers(net.layers):
+        for name, shape in trainable_shapes(layer).items():
+            kind = name.rsplit(".", 1)[1]
+            rng = _rng(seed, net, name)
+            if kind == "bias":
+                params[name] = np.zeros(shape)
+            elif isinstance(layer, BatchNorm):
+                params[name] = 1.0 + layer.init[1] * rng.standard_normal(shape)
+            else:
+                params[name] = init_weight(layer, shape, rng)
+        if isinstance(layer, BatchNorm):
+            params[f"{layer.name}.running_mean"] = np.zeros(layer.num_features)
+            params[f"{layer.name}.running_var"] = np.ones(layer.num_features)
+        elif getattr(layer, "sn", False):
+            weight = params[f"{layer.name}.weight"]
+            u_name, v_name = f"{layer.name}.sn_u", f"{layer.name}.sn_v"
+            params.update(init_sn_vectors(layer, weight, _rng(seed, net, u_name), _rng(seed, net, v_name)))
+    return {name: value.astype(np.float32) for name, value in params.items()}
 
 
 def init_gan(spec: GANSpec, seed: int) -> dict:

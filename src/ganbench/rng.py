@@ -15,6 +15,7 @@ STREAM_NOISE_G = 3
 STREAM_FIXED_NOISE = 4
 STREAM_SAMPLE = 5
 STREAM_INIT = 6
+STREAM_GP_ALPHA = 7
 
 
 def keyed_rng(seed: int, stream: int, *indices: int) -> np.random.Generator:

@@ -1,14 +1,22 @@
-"""Architecture registry: name -> function(channels, size) returning a GANSpec."""
+"""Architecture registry: name -> function(channels, size, width) returning a GANSpec."""
 
 from ganbench.archs.dcgan import dcgan
+from ganbench.archs.sngan import sngan_cnn, sngan_resnet
+from ganbench.archs.wgan_gp import wgan_gp_resnet
 from ganbench.errors import GanbenchError
 
-ARCHS = {"dcgan": dcgan}
+ARCHS = {"dcgan": dcgan, "sngan_cnn": sngan_cnn, "sngan_resnet": sngan_resnet, "wgan_gp_resnet": wgan_gp_resnet}
+SIZES = {"dcgan": (32,), "sngan_cnn": (32, 48), "sngan_resnet": (32, 48), "wgan_gp_resnet": (32,)}
 
 
-def build_spec(name: str, channels: int, size: int = 32):
+def build_spec(name: str, channels: int, size: int = 32, width: float = 1.0):
     try:
         factory = ARCHS[name]
     except KeyError:
         raise GanbenchError(f"unknown model {name!r} (choose from {', '.join(ARCHS)})") from None
-    return factory(channels, size)
+    if size not in SIZES[name]:
+        raise GanbenchError(f"{name} is defined at {' and '.join(f'{s}x{s}' for s in SIZES[name])}, not {size}x{size}")
+    try:
+        return factory(channels, size, width)
+    except ValueError as exc:
+        raise GanbenchError(str(exc)) from None

@@ -11,9 +11,11 @@ from ganbench.archs.spec import Act, BatchNorm, Conv, ConvT, Dense, Flatten, GAN
 Z_DIM = 100
 
 
-def dcgan(channels: int = 1, size: int = 32) -> GANSpec:
+def dcgan(channels: int = 1, size: int = 32, width: float = 1.0) -> GANSpec:
     if size != 32:
         raise ValueError("dcgan is defined at 32x32")
+    if width != 1.0:
+        raise ValueError("dcgan has no width multiplier")
     relu = Act("relu")
     lrelu = Act("leaky_relu", 0.2)
     generator = Network(

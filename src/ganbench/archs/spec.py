@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 
 # Default init of DCGAN (Radford et al. 2016): weights N(0, 0.02), BN gamma N(1, 0.02), zero biases.
 INIT_STD = 0.02
+NORMAL_INIT = ("normal", INIT_STD)
+# Spectral norm as torch.nn.utils.parametrizations.spectral_norm: eps of its normalisations and
+# the power iterations run once when the layer is created (then one per training forward).
+SN_EPS = 1e-12
+SN_WARMUP_ITERATIONS = 15
 
 
 @dataclass(frozen=True)
@@ -18,6 +23,8 @@ class Dense:
     in_features: int
     out_features: int
     bias: bool = True
+    sn: bool = False              # spectral normalisation of the weight
+    init: tuple = NORMAL_INIT     # ("normal", std) or ("xavier_uniform", gain)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,8 @@ class _Convolution:
     stride: int
     padding: int  # explicit, the same on every side
     bias: bool = True
+    sn: bool = False
+    init: tuple = NORMAL_INIT
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class BatchNorm:
     num_features: int
     eps: float = 1e-5
     momentum: float = 0.1
+    init: tuple = NORMAL_INIT  # gamma = 1 + N(0, std); beta = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,43 @@ class Flatten:
 
 
 @dataclass(frozen=True)
+class Upsample:
+    """Nearest-neighbour 2x upsampling."""
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    """2x2 average pooling, stride 2."""
+
+
+@dataclass(frozen=True)
+class GlobalPool:
+    """(C, H, W) -> C by summing (SNGAN) or averaging (WGAN-GP) over H and W."""
+
+    kind: str  # "sum" | "mean"
+
+
+@dataclass(frozen=True)
+class Residual:
+    """out = main(x) + shortcut(x); an empty shortcut is the identity."""
+
+    name: str
+    main: tuple
+    shortcut: tuple = ()
+
+
+def leaf_layers(layers) -> list:
+    """Every layer in order, residual blocks opened up (main path, then shortcut)."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, Residual):
+            out += leaf_layers(layer.main) + leaf_layers(layer.shortcut)
+        else:
+            out.append(layer)
+    return out
+
+
+@dataclass(frozen=True)
 class Network:
     name: str
     input_shape: tuple
@@ -77,18 +124,24 @@ class Network:
     def param_shapes(self) -> dict:
         """Canonical name -> shape of every trainable parameter, in layer order."""
         shapes = {}
-        for layer in self.layers:
+        for layer in leaf_layers(self.layers):
             shapes.update(trainable_shapes(layer))
         return shapes
 
     def buffer_shapes(self) -> dict:
-        """Canonical name -> shape of every non-trainable state tensor (BN running stats)."""
-        return {
-            f"{layer.name}.{buf}": (layer.num_features,)
-            for layer in self.layers
-            if isinstance(layer, BatchNorm)
-            for buf in ("running_mean", "running_var")
-        }
+        """Canonical name -> shape of every non-trainable state tensor: BN running stats and the
+        spectral-norm vectors u (left singular, length out) and v (right singular, length in*k*k)."""
+        shapes = {}
+        for layer in leaf_layers(self.layers):
+            if isinstance(layer, BatchNorm):
+                shapes[f"{layer.name}.running_mean"] = shapes[f"{layer.name}.running_var"] = (layer.num_features,)
+            elif getattr(layer, "sn", False):
+                rows, cols = sn_matrix_shape(layer)
+                shapes[f"{layer.name}.sn_u"], shapes[f"{layer.name}.sn_v"] = (rows,), (cols,)
+        return shapes
+
+    def layer(self, name: str):
+        return next(layer for layer in leaf_layers(self.layers) if getattr(layer, "name", None) == name)
 
 
 @dataclass(frozen=True)
@@ -103,6 +156,16 @@ class GANSpec:
     @property
     def networks(self) -> dict:
         return {"G": self.generator, "D": self.discriminator}
+
+
+def sn_matrix_shape(layer) -> tuple:
+    """The weight as the matrix whose spectral norm is taken: (out, in * k * k), rows = output
+    units, as PyTorch's spectral_norm (dim 0 for Dense/Conv)."""
+    if isinstance(layer, Dense):
+        return layer.out_features, layer.in_features
+    if isinstance(layer, Conv):
+        return layer.out_channels, layer.in_channels * layer.kernel**2
+    raise ValueError(f"spectral norm is defined for Dense and Conv layers, not {type(layer).__name__}")
 
 
 def trainable_shapes(layer) -> dict:

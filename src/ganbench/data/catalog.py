@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ganbench.data import idx
+from ganbench.data.batches import pad_to
 from ganbench.data.binary import CIFAR10, STL10
 from ganbench.errors import GanbenchError
 
@@ -83,13 +84,33 @@ FASHION_MNIST = IdxDataset(
 )
 
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10, STL10)}
+FOLDER = "folder"  # any image folder: see data/folder.py
+GAN_SPLITS = {"stl10": "unlabeled"}  # the split GANs train on, when not "train"
 
 
 def get_dataset(name: str):
     try:
         return DATASETS[name]
     except KeyError:
-        raise GanbenchError(f"unknown dataset {name!r} (choose from {', '.join(DATASETS)})") from None
+        raise GanbenchError(f"unknown dataset {name!r} (choose from {', '.join(DATASETS)}, {FOLDER})") from None
+
+
+def default_image_size(name: str) -> int:
+    """The model size a dataset trains at: STL-10 at 48 (as SNGAN), everything else at 32."""
+    return 48 if name == "stl10" else 32
+
+
+def fit_to_size(images: np.ndarray, size: int) -> np.ndarray:
+    """uint8 NHWC to size x size: zero-pad smaller images (MNIST 28 -> 32), box-downsample larger
+    ones by a whole factor (STL-10 96 -> 48 averages 2x2 blocks, rounding half up)."""
+    n, h, w, c = images.shape
+    if h <= size and w <= size:
+        return pad_to(images, size)
+    if h != w or h % size:
+        raise GanbenchError(f"images are {h}x{w}: cannot downsample them to {size}x{size} by a whole factor")
+    f = h // size
+    total = images.reshape(n, size, f, size, f, c).sum(axis=(2, 4), dtype=np.int64)
+    return ((total + f * f // 2) // (f * f)).astype(np.uint8)
 
 
 def data_root(data_dir: str | os.PathLike | None) -> Path:
@@ -136,3 +157,16 @@ def load(name: str, split: str = "train", data_dir=None) -> tuple[np.ndarray, np
     if len(images) != len(labels):
         raise GanbenchError(f"{dataset.name} {split}: {len(images)} images but {len(labels)} labels")
     return images[..., None].copy(), labels.astype(np.int64)
+
+
+def gan_images(name: str, size: int, data_dir=None, image_dir="", channels: int = 0) -> np.ndarray:
+    """The images a GAN trains on, uint8 [N, size, size, C]: the dataset's GAN split fitted to
+    the model's size, or an image folder cropped and resized."""
+    if name == FOLDER:
+        from ganbench.data.folder import read_folder
+
+        return read_folder(image_dir, size, channels)
+    images, _ = load(name, GAN_SPLITS.get(name, "train"), data_dir)
+    if channels not in (0, images.shape[-1]):
+        raise GanbenchError(f"{name} has {images.shape[-1]} channel(s), not {channels}")
+    return fit_to_size(images, size)

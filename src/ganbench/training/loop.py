@@ -21,7 +21,7 @@ from ganbench.errors import GanbenchError, TrainingDiverged
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
-from ganbench.rng import STREAM_FIXED_NOISE, STREAM_NOISE_D, normal_noise
+from ganbench.rng import STREAM_FIXED_NOISE, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, keyed_rng, normal_noise
 from ganbench.training.logger import RunLogger
 
 CONFIG_FILE = "config.json"
@@ -30,8 +30,33 @@ GRID_SIZE = 64
 
 
 def spec_for_config(config: TrainConfig):
-    channels = data.get_dataset(config.dataset).image_shape[-1]
-    return build_spec(config.model, channels)
+    channels = config.channels or data.get_dataset(config.dataset).image_shape[-1]
+    size = config.image_size or data.default_image_size(config.dataset)
+    return build_spec(config.model, channels, size, config.width)
+
+
+def training_images(config: TrainConfig, data_dir) -> np.ndarray:
+    size = config.image_size or data.default_image_size(config.dataset)
+    return data.gan_images(config.dataset, size, data_dir, config.image_dir, config.channels)
+
+
+def step_inputs(config: TrainConfig, stream, z_dim: int, step: int) -> dict:
+    """Everything random that G step `step` consumes, as numpy keyed on (seed, stream, step)."""
+    inputs = {
+        "reals": np.stack([stream.batch(step * config.n_dis + d) for d in range(config.n_dis)]),
+        "z": normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, z_dim), step),
+    }
+    if config.batch_size_g:
+        inputs["z_g"] = normal_noise(config.seed, STREAM_NOISE_G, (config.batch_size_g, z_dim), step)
+    if config.loss == "wgan-gp":
+        rng = keyed_rng(config.seed, STREAM_GP_ALPHA, step)
+        inputs["alphas"] = rng.uniform(0.0, 1.0, (config.n_dis, config.batch_size)).astype(np.float32)
+    return inputs
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The learning-rate multiplier of G step `step` (0-based): linear decay reaches 0 at `steps`."""
+    return 1.0 - step / config.steps if config.lr_decay == "linear" else 1.0
 
 
 def spec_from_metadata(meta: dict):
@@ -71,15 +96,18 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     Returns the last checkpoint's path."""
     config.validate()
     run_dir = Path(run_dir)
+    if not resume:
+        check_fresh_run_dir(run_dir)
+    images = training_images(config, data_dir)  # before any write: bad data leaves no trace
+    # the run records what "automatic" resolved to, so that sampling needs no data
+    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
     spec = spec_for_config(config)
     if resume:
         state, meta, _ = checkpoint.load(run_dir, spec_from_metadata)
         start = meta["step"]
     else:
-        check_fresh_run_dir(run_dir)
         state, start = {"nets": init_gan(spec, config.seed)}, 0
-    images, _ = data.load(config.dataset, "train", data_dir)  # before any write: bad data leaves no trace
-    stream = data.BatchStream(data.pad_to(images, spec.image_shape[1]), config.batch_size, config.seed)
+    stream = data.BatchStream(images, config.batch_size, config.seed)
     backend = get_backend(config.backend)
     gan = backend.GAN(spec, state, config, mode=config.mode)
     evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
@@ -94,9 +122,9 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     window_start, window_steps = time.perf_counter(), 0
     try:
         for step in range(start, config.steps):
-            reals = np.stack([stream.batch(step * config.n_dis + d) for d in range(config.n_dis)])
-            z = normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step)
-            losses = gan.train_step(reals, z)
+            if config.lr_decay != "none":
+                gan.set_lr_factor(lr_factor(config, step))
+            losses = gan.train_step(**step_inputs(config, stream, spec.z_dim, step))
             done = step + 1
             check_finite(losses, done)
             window_steps += 1

@@ -5,6 +5,8 @@ variance, 'same' padding, LeakyReLU 0.3, glorot init) all differ from the spec, 
 a few explicit tf ops. Dense weights stay in the canonical (out, in) layout; Reshape and Flatten
 transpose the activations so that the flatten order is (C, H, W), as in the canonical layout.
 Convolution kernels are stored natively (Conv HWIO, ConvT HWOI) and converted at load/export.
+Spectral norm is written out too: Keras' SpectralNormalization overwrites the kernel, passes no
+gradient through sigma and flattens another matrix.
 """
 
 import numpy as np
@@ -28,6 +30,7 @@ class Layer(tf.Module):
             self.add(name, shape, dtype, perm=perm)
         self.w = self.vars.get(f"{layer.name}.weight")
         self.b = self.vars.get(f"{layer.name}.bias")
+        self.add_sn_vectors(layer, dtype)
 
     def add(self, name: str, shape, dtype, trainable=True, perm=None):
         native = tuple(shape[i] for i in perm) if perm else tuple(shape)
@@ -38,6 +41,36 @@ class Layer(tf.Module):
     def add_bias(self, y):
         return tf.nn.bias_add(y, self.b) if self.b is not None else y
 
+    def weight(self, training):
+        """The weight to compute with: w, or w / sigma(w) under spectral norm (PyTorch's semantics:
+        one power iteration per training forward on the canonical (out, in*k*k) matrix, u and v
+        persistent, the gradient flowing through sigma via w only)."""
+        if not getattr(self.spec, "sn", False):
+            return self.w
+        u, v = self.vars[f"{self.spec.name}.sn_u"], self.vars[f"{self.spec.name}.sn_v"]
+        matrix = self.canonical_matrix()
+        if training:
+            frozen = tf.stop_gradient(matrix)
+            v_new = _normalize(tf.linalg.matvec(frozen, u, transpose_a=True))
+            u.assign(_normalize(tf.linalg.matvec(frozen, v_new)))
+            v.assign(v_new)
+        sigma = tf.tensordot(tf.stop_gradient(u), tf.linalg.matvec(matrix, tf.stop_gradient(v)), 1)
+        return self.w / sigma
+
+    def canonical_matrix(self):
+        w = self.w if self.w.shape.rank == 2 else tf.transpose(self.w, TO_CANONICAL)
+        return tf.reshape(w, [w.shape[0], -1])
+
+    def add_sn_vectors(self, layer, dtype):
+        if getattr(layer, "sn", False):
+            rows, cols = S.sn_matrix_shape(layer)
+            self.add(f"{layer.name}.sn_u", (rows,), dtype, trainable=False)
+            self.add(f"{layer.name}.sn_v", (cols,), dtype, trainable=False)
+
+
+def _normalize(x):
+    return x / tf.maximum(tf.norm(x), S.SN_EPS)
+
 
 def explicit_padding(p: int) -> list:
     return [[0, 0], [p, p], [p, p], [0, 0]]
@@ -45,12 +78,13 @@ def explicit_padding(p: int) -> list:
 
 class Dense(Layer):
     def __call__(self, x, training):
-        return self.add_bias(tf.matmul(x, self.w, transpose_b=True))
+        return self.add_bias(tf.matmul(x, self.weight(training), transpose_b=True))
 
 
 class Conv(Layer):
     def __call__(self, x, training):
-        return self.add_bias(tf.nn.conv2d(x, self.w, self.spec.stride, padding=explicit_padding(self.spec.padding)))
+        w = self.weight(training)
+        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=explicit_padding(self.spec.padding)))
 
 
 class ConvT(Layer):
@@ -104,35 +138,63 @@ def flatten_chw(x):
     return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [tf.shape(x)[0], -1])
 
 
+def upsample_nearest(x):
+    return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def stateless(layer):
+    """The function of a layer without variables; NHWC throughout."""
+    if isinstance(layer, S.Act):
+        return activation(layer)
+    if isinstance(layer, S.Reshape):
+        return reshape_to_nhwc(layer.shape)
+    if isinstance(layer, S.Flatten):
+        return flatten_chw
+    if isinstance(layer, S.Upsample):
+        return upsample_nearest
+    if isinstance(layer, S.AvgPool):
+        return lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID")
+    if isinstance(layer, S.GlobalPool):
+        reduce = tf.reduce_sum if layer.kind == "sum" else tf.reduce_mean
+        return lambda x: reduce(x, axis=[1, 2])
+    raise TypeError(f"tf backend cannot build {layer!r}")
+
+
 PARAMETRIC = {S.Dense: Dense, S.Conv: Conv, S.ConvT: ConvT, S.BatchNorm: BatchNorm}
+
+
+def run(calls, x, training):
+    for call in calls:
+        x = call(x, training)
+    return x
 
 
 class Network(tf.Module):
     def __init__(self, net: S.Network, dtype=tf.float32):
         super().__init__(name=net.name)
-        self.layers, self.calls = [], []
-        for layer in net.layers:
-            if type(layer) in PARAMETRIC:
-                built = PARAMETRIC[type(layer)](layer, dtype)
-                self.layers.append(built)
-                self.calls.append(built)
-            elif isinstance(layer, S.Act):
-                self.calls.append(_stateless(activation(layer)))
-            elif isinstance(layer, S.Reshape):
-                self.calls.append(_stateless(reshape_to_nhwc(layer.shape)))
-            elif isinstance(layer, S.Flatten):
-                self.calls.append(_stateless(flatten_chw))
-            else:
-                raise TypeError(f"tf backend cannot build {layer!r}")
+        self.layers = []
+        self.calls = self._build(net.layers, dtype)
         self.variables_by_name = {n: v for built in self.layers for n, v in built.vars.items()}
         self.perms = {n: p for built in self.layers for n, p in built.perms.items()}
         self.trainables = [v for v in self.variables_by_name.values() if v.trainable]
         self.trainable_names = [n for n, v in self.variables_by_name.items() if v.trainable]
 
+    def _build(self, layers, dtype) -> list:
+        calls = []
+        for layer in layers:
+            if isinstance(layer, S.Residual):
+                main, shortcut = self._build(layer.main, dtype), self._build(layer.shortcut, dtype)
+                calls.append(lambda x, training, m=main, s=shortcut: run(m, x, training) + run(s, x, training))
+            elif type(layer) in PARAMETRIC:
+                built = PARAMETRIC[type(layer)](layer, dtype)
+                self.layers.append(built)
+                calls.append(built)
+            else:
+                calls.append(_stateless(stateless(layer)))
+        return calls
+
     def __call__(self, x, training: bool):
-        for call in self.calls:
-            x = call(x, training)
-        return x
+        return run(self.calls, x, training)
 
     def to_native(self, name: str, array):
         perm = self.perms[name]

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganbench.backends import resolve_mode
+from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import Network
 
 NAME = "tf"
@@ -25,7 +26,9 @@ class Adam(tf.Module):
 
     def __init__(self, variables, lr, beta1, beta2, eps, dtype):
         super().__init__()
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.base_lr = lr
+        self.lr = tf.Variable(lr, dtype=tf.float64, trainable=False)  # a variable: decay retraces nothing
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
@@ -34,7 +37,7 @@ class Adam(tf.Module):
     def apply(self, grads, variables):
         self.step.assign_add(1)
         t = tf.cast(self.step, tf.float64)  # torch computes the corrections in Python doubles
-        step_size = tf.cast(self.lr / (1.0 - self.beta1**t), self.dtype)
+        step_size = tf.cast(self.lr / (1.0 - self.beta1**t), self.dtype)  # float64, as torch's Python floats
         bc2_sqrt = tf.cast(tf.sqrt(1.0 - self.beta2**t), self.dtype)
         w = 1.0 - self.beta1
         for g, var, m, v in zip(grads, variables, self.m, self.v):
@@ -44,10 +47,6 @@ class Adam(tf.Module):
             var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + self.eps)))
 
 
-def _softplus_mean(x):
-    return tf.reduce_mean(tf.nn.softplus(x))
-
-
 class GAN:
     """Same interface and semantics as ganbench.backends.torch.step.GAN."""
 
@@ -55,7 +54,7 @@ class GAN:
 
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
-        self.spec, self.hp = spec, hp
+        self.spec, self.hp, self.loss = spec, hp, hp.loss
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
         # float32 means float32 on a GPU too: TensorFlow enables TF32 matmuls/convs by default.
         tf.config.experimental.enable_tensor_float_32_execution(False)
@@ -79,30 +78,46 @@ class GAN:
         self._discriminate_fn = tf.function(self.D.__call__)
 
     # -- training ---------------------------------------------------------------------------
-    def _d_update(self, real, fake):
+    def _d_update(self, real, fake, alpha):
+        fake = tf.stop_gradient(fake)
+        out = {}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.D.trainables)
-            loss = _softplus_mean(-self.D(real, True)) + _softplus_mean(self.D(tf.stop_gradient(fake), True))
+            loss = losses.d_loss(self.loss, self.D(real, True), self.D(fake, True))
+            if self.loss == "wgan-gp":
+                out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
+                loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].apply(tape.gradient(loss, self.D.trainables), self.D.trainables)
-        return loss
+        return {"d_loss": loss, **out}
 
-    def _train_step(self, reals, z):
+    def _train_step(self, reals, z, z_g, alphas):
         n_dis = reals.shape[0]
-        for d in range(n_dis - 1):
-            d_loss = self._d_update(reals[d], self.G(z[d], True))
+        reuse = z_g is None
+        for d in range(n_dis - 1 if reuse else n_dis):
+            d_out = self._d_update(reals[d], self.G(z[d], True), None if alphas is None else alphas[d])
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.G.trainables)
-            fake = self.G(z[n_dis - 1], True)
-            with tape.stop_recording():
-                d_loss = self._d_update(reals[n_dis - 1], fake)
-            g_loss = _softplus_mean(-self.D(fake, True))
+            if reuse:
+                fake = self.G(z[n_dis - 1], True)
+                with tape.stop_recording():
+                    d_out = self._d_update(reals[n_dis - 1], fake, None if alphas is None else alphas[n_dis - 1])
+            else:
+                fake = self.G(z_g, True)
+            g_loss = losses.g_loss(self.loss, self.D(fake, True))
         self.opts["G"].apply(tape.gradient(g_loss, self.G.trainables), self.G.trainables)
-        return d_loss, g_loss
+        return {**d_out, "g_loss": g_loss}
 
-    def train_step(self, reals: np.ndarray, z: np.ndarray) -> dict:
-        """See the torch backend: n_dis D updates, then a G update on the last fake batch."""
-        d_loss, g_loss = self._step_fn(tf.constant(reals, self.dtype), tf.constant(z, self.dtype))
-        return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+    def set_lr_factor(self, factor: float) -> None:
+        """Scale both learning rates (linear decay), in float64 as torch's Python floats."""
+        for opt in self.opts.values():
+            opt.lr.assign(opt.base_lr * factor)
+
+    def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
+                   alphas: np.ndarray | None = None) -> dict:
+        """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
+        D update's fake batch when z_g is None."""
+        args = [tf.constant(a, self.dtype) if a is not None else None for a in (reals, z, z_g, alphas)]
+        return {name: float(value) for name, value in self._step_fn(*args).items()}
 
     # -- inference --------------------------------------------------------------------------
     def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:

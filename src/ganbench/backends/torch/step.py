@@ -2,16 +2,17 @@
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ganbench.backends import resolve_mode
-from ganbench.backends.torch.nets import build_network, export_canonical, load_canonical
+from ganbench.backends.torch import losses
+from ganbench.backends.torch.nets import PREFIX, build_network, export_canonical, load_canonical
 
 NAME = "torch"
 DEFAULT_MODE = "eager"
 MODES = {
     "eager": "PyTorch eager",
-    "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager",
+    "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager; "
+                "the WGAN-GP penalty's D forward stays eager (no double backward through compiled code)",
 }
 
 
@@ -26,14 +27,15 @@ def default_device() -> str:
 class GAN:
     """Generator, discriminator and their Adam optimisers, with PyTorch semantics throughout.
 
-    `hp` needs lr_g, lr_d, beta1, beta2, eps and n_dis. Arrays cross the boundary as numpy NHWC.
+    `hp` needs lr_g, lr_d, beta1, beta2, eps, loss and gp_lambda. Arrays cross the boundary as
+    numpy NHWC.
     """
 
     backend = NAME
 
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default"):
-        self.spec, self.hp = spec, hp
+        self.spec, self.hp, self.loss = spec, hp, hp.loss
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
         # float32 means float32 on a GPU too: PyTorch lets cuDNN convolutions use TF32 by default.
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -50,9 +52,9 @@ class GAN:
         self.train_G, self.train_D = self.G, self.D
         if self.mode == "compiled":
             self.train_G, self.train_D = torch.compile(self.G), torch.compile(self.D)
-        lrs = {"G": hp.lr_g, "D": hp.lr_d}
+        self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
-            key: torch.optim.Adam(module.parameters(), lr=lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
+            key: torch.optim.Adam(module.parameters(), lr=self.base_lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
             for key, module in self.nets.items()
         }
         if state.get("opt"):
@@ -70,34 +72,49 @@ class GAN:
         return images.detach().permute(0, 2, 3, 1).cpu().numpy()
 
     # -- training ---------------------------------------------------------------------------
-    def _d_update(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """Non-saturating D loss on logits: softplus(-D(x)) + softplus(D(G(z))), batch means."""
-        loss = F.softplus(-self.train_D(real)).mean() + F.softplus(self.train_D(fake.detach())).mean()
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor, alpha) -> dict:
+        fake = fake.detach()
+        loss = losses.d_loss(self.loss, self.train_D(real), self.train_D(fake))
+        out = {}
+        if self.loss == "wgan-gp":
+            out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
+            loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
         loss.backward()
         self.opts["D"].step()
-        return loss
+        return {"d_loss": loss, **out}
 
-    def train_step(self, reals: np.ndarray, z: np.ndarray) -> dict:
+    def set_lr_factor(self, factor: float) -> None:
+        """Scale both learning rates (linear decay); computed in Python doubles as torch does."""
+        for key, opt in self.opts.items():
+            for group in opt.param_groups:
+                group["lr"] = self.base_lrs[key] * factor
+
+    def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
+                   alphas: np.ndarray | None = None) -> dict:
         """n_dis D updates then one G update.
 
         reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim].
-        The G update reuses the fake batch of the last D update (as pytorch/examples dcgan does),
-        scored by the freshly updated D.
+        z_g: float32 [B_g, z_dim], the G update's own noise; None: the G update reuses the fake
+        batch of the last D update (as pytorch/examples dcgan does), scored by the updated D.
+        alphas: float32 [n_dis, B] in [0, 1], WGAN-GP's interpolation weights.
         """
         reals_t, z_t = self._tensor(reals, nhwc=True), self._tensor(z)
+        alphas_t = self._tensor(alphas) if alphas is not None else [None] * len(reals_t)
         n_dis = len(reals_t)
         for d in range(n_dis):
-            with torch.set_grad_enabled(d == n_dis - 1):
+            with torch.set_grad_enabled(z_g is None and d == n_dis - 1):
                 fake = self.train_G(z_t[d])
-            d_loss = self._d_update(reals_t[d], fake)
+            d_out = self._d_update(reals_t[d], fake, alphas_t[d])
+        if z_g is not None:
+            fake = self.train_G(self._tensor(z_g))
         self.D.requires_grad_(False)  # the G step needs dL/dfake only, not D's weight gradients
-        g_loss = F.softplus(-self.train_D(fake)).mean()
+        g_loss = losses.g_loss(self.loss, self.train_D(fake))
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.opts["G"].step()
         self.D.requires_grad_(True)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item()}
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
@@ -125,7 +142,7 @@ class GAN:
         return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
 
     def _named_params(self, key: str) -> list:
-        return list(self.nets[key].named_parameters())
+        return [(name.removeprefix(PREFIX), param) for name, param in self.nets[key].named_parameters()]
 
     def _export_opt(self, key: str) -> dict:
         out = {"step": 0, "exp_avg": {}, "exp_avg_sq": {}}

@@ -1,0 +1,53 @@
+"""An image folder as a dataset: every PNG/JPEG under it (recursively, sorted by path),
+centre-cropped to a square and resized to the model's size with Pillow (bicubic)."""
+
+from pathlib import Path
+
+import numpy as np
+
+from ganbench.errors import GanbenchError
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+def image_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise GanbenchError(f"image folder {folder} not found")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise GanbenchError(f"image folder {folder} holds no .png, .jpg or .jpeg files")
+    return files
+
+
+def open_image(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise GanbenchError(f"{path}: unreadable image ({str(exc).splitlines()[0]})") from None
+
+
+def square_resize(image, size: int, mode: str) -> np.ndarray:
+    """Centre crop to the shorter side, resize to size x size, as uint8 [size, size, C]."""
+    from PIL import Image
+
+    image = image.convert(mode)
+    w, h = image.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+    array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if array.ndim == 2 else array
+
+
+def read_folder(folder, size: int, channels: int = 0) -> np.ndarray:
+    """uint8 [N, size, size, C]; channels 0: 1 when every image is grayscale, else 3."""
+    images = [open_image(p) for p in image_files(Path(folder))]
+    if channels == 0:
+        channels = 1 if all(image.mode in GRAYSCALE_MODES for image in images) else 3
+    mode = "L" if channels == 1 else "RGB"
+    return np.stack([square_resize(image, size, mode) for image in images])
