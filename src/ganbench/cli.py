@@ -5,7 +5,10 @@ import sys
 from pathlib import Path
 
 from ganbench import __version__
-from ganbench.config import TrainConfig
+from ganbench.archs import ARCHS
+from ganbench.config import LOSSES, TrainConfig
+from ganbench.data import DATASETS
+from ganbench.presets import apply_preset, preset_names
 from ganbench.errors import GanbenchError, TrainingDiverged
 
 EXIT_BAD_INPUT = 2
@@ -59,14 +62,29 @@ def add_train(sub) -> None:
         "events (tb/), sample grids (samples/) and safetensors checkpoints (checkpoints/).",
     )
     # Options default to None so that --resume can tell what the user set explicitly.
-    p.add_argument("--model", help=f"architecture (dcgan); default {d.model}")
-    p.add_argument("--dataset", help=f"mnist, fashion-mnist or cifar10 (stl10 needs a 48x48 model); default {d.dataset}")
+    p.add_argument("--preset", help=f"start from a recipe ({', '.join(preset_names())}) or a .json file of "
+                   "config fields; options given here override it")
+    p.add_argument("--model", help=f"architecture ({', '.join(ARCHS)}); default {d.model}")
+    p.add_argument("--dataset", help=f"{', '.join(DATASETS)} or folder (with --image-dir); default {d.dataset}")
+    p.add_argument("--image-dir", help="the image folder (PNG/JPEG, searched recursively) of --dataset folder")
+    p.add_argument("--image-size", type=positive_int, help="model resolution; default 48 for stl10, else 32")
+    p.add_argument("--channels", type=positive_int, help="1 or 3; default: the dataset's (folder: 1 if all images are grayscale)")
+    p.add_argument("--width", type=positive_float, help=f"channel multiplier of sngan/wgan_gp models, e.g. 0.25 on a CPU; default {d.width}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
     p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
                    "default: torch eager, tf graph (tf.function without XLA)")
+    p.add_argument("--loss", help=f"{', '.join(LOSSES)}; default {d.loss}")
+    p.add_argument("--gp-lambda", type=positive_float, help=f"WGAN-GP penalty weight; default {d.gp_lambda}")
     p.add_argument("--steps", type=positive_int, help=f"total generator updates; default {d.steps}")
-    p.add_argument("--batch-size", type=positive_int, help=f"images per batch; default {d.batch_size}")
+    p.add_argument("--batch-size", type=positive_int, help=f"images per D update; default {d.batch_size}")
+    p.add_argument("--batch-size-g", type=non_negative_int, help="images per G update, from fresh noise; "
+                   "0: G reuses the last D update's fakes (pytorch/examples dcgan); default 0")
     p.add_argument("--lr", type=positive_float, help=f"Adam learning rate of G and D; default {d.lr_g}")
+    p.add_argument("--lr-g", type=positive_float, help="G's learning rate (overrides --lr)")
+    p.add_argument("--lr-d", type=positive_float, help="D's learning rate (overrides --lr)")
+    p.add_argument("--beta1", type=float, help=f"Adam beta1; default {d.beta1}")
+    p.add_argument("--beta2", type=float, help=f"Adam beta2; default {d.beta2}")
+    p.add_argument("--lr-decay", help=f"none, or linear (to 0 at the last step); default {d.lr_decay}")
     p.add_argument("--n-dis", type=positive_int, help=f"D updates per G update; default {d.n_dis}")
     p.add_argument("--seed", type=non_negative_int, help=f"seeds init, data order and noise; default {d.seed}")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
@@ -83,8 +101,9 @@ def add_train(sub) -> None:
 
 
 # TrainConfig fields set by the train options of the same name (None: not given).
-OPTION_FIELDS = ("model", "dataset", "backend", "mode", "steps", "batch_size", "n_dis", "seed", "sample_every",
-                 "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
+OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
+                 "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
+                 "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
                      "eval_every", "eval_n"}
@@ -92,9 +111,10 @@ RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoi
 
 def config_from_args(args, base: TrainConfig) -> tuple[TrainConfig, dict]:
     """(base with the options the user gave, those changes)."""
-    changes = {field: getattr(args, field) for field in OPTION_FIELDS if getattr(args, field) is not None}
+    changes = {}
     if args.lr is not None:
         changes["lr_g"] = changes["lr_d"] = args.lr
+    changes.update({field: getattr(args, field) for field in OPTION_FIELDS if getattr(args, field) is not None})
     return base.replace(**changes), changes
 
 
@@ -104,13 +124,16 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.out is None:
             raise GanbenchError("--resume needs --out, the run directory to continue")
+        if args.preset:
+            raise GanbenchError("--resume continues the run's saved config; drop --preset")
         saved = loop.saved_config(args.out)
         config, changes = config_from_args(args, saved)
         clashes = sorted(k for k, v in changes.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v)
         if clashes:
             raise GanbenchError(f"--resume cannot change {', '.join(clashes)} of the run in {args.out}")
     else:
-        config, _ = config_from_args(args, TrainConfig())
+        base = apply_preset(TrainConfig(), args.preset) if args.preset else TrainConfig()
+        config, _ = config_from_args(args, base)
     config.validate()
     out = args.out or Path("runs") / f"{config.model}-{config.dataset}-{config.backend}"
     if args.download:

@@ -41,10 +41,11 @@ def normalize(x: np.ndarray) -> np.ndarray:
 
 
 def power_iteration(matrix: np.ndarray, u: np.ndarray, v: np.ndarray, iterations: int):
-    """(u, v) after `iterations` steps of v = W^T u / |.|, u = W v / |.| (PyTorch's order)."""
+    """(u, v) after `iterations` steps of u = W v / |.|, v = W^T u / |.| (the order of
+    torch.nn.utils.parametrizations.spectral_norm)."""
     for _ in range(iterations):
-        v = normalize(matrix.T @ u)
         u = normalize(matrix @ v)
+        v = normalize(matrix.T @ u)
     return u, v
 
 

@@ -51,9 +51,9 @@ class Layer(tf.Module):
         matrix = self.canonical_matrix()
         if training:
             frozen = tf.stop_gradient(matrix)
-            v_new = _normalize(tf.linalg.matvec(frozen, u, transpose_a=True))
-            u.assign(_normalize(tf.linalg.matvec(frozen, v_new)))
-            v.assign(v_new)
+            u_new = _normalize(tf.linalg.matvec(frozen, v))
+            v.assign(_normalize(tf.linalg.matvec(frozen, u_new, transpose_a=True)))
+            u.assign(u_new)
         sigma = tf.tensordot(tf.stop_gradient(u), tf.linalg.matvec(matrix, tf.stop_gradient(v)), 1)
         return self.w / sigma
 

@@ -32,12 +32,17 @@ class SpectralNorm:
 
     def normalized_weight(self) -> torch.Tensor:
         matrix = self.weight.reshape(self.weight.shape[0], -1)
-        if self.training:
-            with torch.no_grad():
-                v = _normalize(matrix.T @ self.sn_u)
-                self.sn_u.copy_(_normalize(matrix @ v))
-                self.sn_v.copy_(v)
-        sigma = torch.dot(self.sn_u.clone(), matrix @ self.sn_v.clone())
+        with torch.no_grad():
+            if self.training:
+                u = _normalize(matrix @ self.sn_v)
+                v = _normalize(matrix.T @ u)
+                # rebound, not copied into: a tensor saved for a pending backward is never changed
+                self.sn_u, self.sn_v = u, v
+            else:
+                u, v = self.sn_u.clone(), self.sn_v.clone()
+        # D runs on real, fake (and interpolates) before one backward: each forward's u, v stay
+        # as they were when its sigma was computed
+        sigma = torch.dot(u, matrix @ v)
         return self.weight / sigma
 
 

@@ -1,0 +1,39 @@
+"""Training presets: JSON files of TrainConfig fields that differ from the defaults (deltas only).
+A key starting with "_" is a comment. `--preset NAME` reads presets/NAME.json; a path works too."""
+
+import json
+from importlib import resources
+from pathlib import Path
+
+from ganbench.config import TrainConfig
+from ganbench.errors import GanbenchError
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(__package__).iterdir() if p.name.endswith(".json"))
+
+
+def read_preset(name: str) -> dict:
+    """The preset's fields (comments dropped), type-checked against TrainConfig."""
+    path = Path(name)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise GanbenchError(f"preset file {path} not found")
+        text = path.read_text()
+    elif name in preset_names():
+        text = resources.files(__package__).joinpath(f"{name}.json").read_text()
+    else:
+        raise GanbenchError(f"unknown preset {name!r} (choose from {', '.join(preset_names())}, or give a .json file)")
+    try:
+        fields = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GanbenchError(f"preset {name}: invalid JSON ({exc})") from None
+    if not isinstance(fields, dict):
+        raise GanbenchError(f"preset {name}: expected a JSON object")
+    fields = {k: v for k, v in fields.items() if not k.startswith("_")}
+    TrainConfig.from_dict(fields)  # unknown keys and wrong types fail here, naming the key
+    return fields
+
+
+def apply_preset(config: TrainConfig, name: str) -> TrainConfig:
+    return config.replace(**read_preset(name))
