@@ -29,8 +29,8 @@ def cli_error(capsys, *argv):
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan)"),
-        ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist, cifar10, stl10)"),
+        ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan, sngan_cnn, sngan_resnet, wgan_gp_resnet)"),
+        ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist, cifar10, stl10, folder)"),
         ("--backend", "jax", "unknown backend 'jax' (choose from torch, tf)"),
         ("--steps", "0", "argument --steps: must be positive, got 0"),
         ("--batch-size", "-4", "argument --batch-size: must be positive, got -4"),
@@ -144,7 +144,7 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
     result = subprocess.run(["ganbench", "train", "--model", "nope", "--out", str(tmp_path / "r")],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr == "ganbench: error: unknown model 'nope' (choose from dcgan)\n"
+    assert result.stderr == "ganbench: error: unknown model 'nope' (choose from dcgan, sngan_cnn, sngan_resnet, wgan_gp_resnet)\n"
 
 
 @pytest.mark.parametrize(
@@ -161,9 +161,16 @@ def test_bad_bench_options(capsys, tmp_path, args, message):
     assert not (tmp_path / "b").exists()
 
 
-def test_download_of_an_archive_dataset_says_what_to_do(capsys, tmp_path):
-    line = cli_error(capsys, "data", "download", "cifar10", "--data-dir", str(tmp_path))
-    assert line == (
-        "ganbench: error: download of cifar10 is not supported yet: fetch "
-        f"https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it into {tmp_path}/cifar10"
-    )
+def test_download_of_an_archive_that_fails_its_checksum(capsys, tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "cifar-10-binary.tar.gz").write_bytes(b"not the archive")
+    from test_data import serve
+
+    with serve(served) as url:
+        code = main(["data", "download", "cifar10", "--data-dir", str(tmp_path / "root"), "--base-url", url])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # after the (transient) progress bar
+    assert line.startswith(f"ganbench: error: download of {url}cifar-10-binary.tar.gz failed its checksum (md5 ")
+    assert not list((tmp_path / "root" / "cifar10").iterdir())

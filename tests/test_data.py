@@ -1,7 +1,12 @@
+import contextlib
+import dataclasses
 import functools
 import gzip
+import hashlib
 import http.server
+import io
 import shutil
+import tarfile
 import threading
 
 import numpy as np
@@ -134,19 +139,73 @@ def test_to_unit_range_endpoints():
     assert values.tolist() == [-1.0, 1.0, pytest.approx(0.003921569, abs=1e-7)]
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve(folder):
+    """A local HTTP server on 127.0.0.1 serving `folder`; yields its base URL."""
+    handler = functools.partial(QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def http_server(tmp_path):
     """A local HTTP server on 127.0.0.1 serving tmp_path/served."""
     served = tmp_path / "served"
     served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+    with serve(served) as url:
+        yield served, url
+
+
+def tar_gz(source_root, member, dest):
+    with tarfile.open(dest, "w:gz") as tar:
+        tar.add(source_root / member, arcname=member)
+    return hashlib.md5(dest.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("name", ["cifar10", "stl10"])
+def test_archive_download_extracts_a_readable_dataset(tmp_path, http_server, monkeypatch, name):
+    from binary_files import write_cifar, write_stl
+
+    served, url = http_server
+    made = tmp_path / "made"
+    expected = write_cifar(made)["test"][0] if name == "cifar10" else write_stl(made)[0]
+    dataset = catalog.DATASETS[name]
+    archive = served / dataset.url.rsplit("/", 1)[-1]
+    md5 = tar_gz(made / name, dataset.folder, archive)
+    monkeypatch.setitem(catalog.DATASETS, name, dataclasses.replace(dataset, md5=md5))
+    target = download.download(name, tmp_path / "root", base_url=url)
+    assert sorted(p.name for p in target.iterdir()) == [dataset.folder]  # archive deleted, nothing else
+    images, _ = data.load(name, "test", tmp_path / "root")
+    assert np.array_equal(images, expected)
+
+
+def test_archive_with_an_unsafe_member_is_refused(tmp_path, http_server, monkeypatch):
+    served, url = http_server
+    evil = tmp_path / "evil"
+    (evil / "cifar-10-batches-bin").mkdir(parents=True)
+    archive = served / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(evil / "cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    monkeypatch.setitem(catalog.DATASETS, "cifar10", dataclasses.replace(catalog.DATASETS["cifar10"], md5=md5))
+    with pytest.raises(GanbenchError, match="cannot extract"):
+        download.download("cifar10", tmp_path / "root", base_url=url)
+    assert not (tmp_path / "root" / "escaped.txt").exists()
+    assert not list((tmp_path / "root" / "cifar10").iterdir())
 
 
 def test_download_accepts_recompressed_payload(data_dir, tmp_path, http_server):
@@ -180,5 +239,5 @@ def test_download_unreachable_server(tmp_path, http_server):
 
 
 def test_unknown_dataset():
-    with pytest.raises(GanbenchError, match=r"unknown dataset 'cifar' \(choose from mnist, fashion-mnist, cifar10, stl10\)"):
+    with pytest.raises(GanbenchError, match=r"unknown dataset 'cifar' \(choose from mnist, fashion-mnist, cifar10, stl10, folder\)"):
         data.load("cifar")

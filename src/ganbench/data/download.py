@@ -1,8 +1,11 @@
-"""Checksummed, atomic downloads of the IDX datasets from their canonical mirrors."""
+"""Checksummed, atomic downloads from the canonical mirrors: the IDX files of MNIST and
+Fashion-MNIST, and the CIFAR-10 / STL-10 binary archives (extracted, then deleted)."""
 
 import gzip
 import hashlib
 import os
+import shutil
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -10,7 +13,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ganbench.data.catalog import IdxDataset, IdxFile, data_root, get_dataset
+from ganbench.data.binary import BinaryDataset
+from ganbench.data.catalog import IdxFile, data_root, get_dataset
 from ganbench.errors import GanbenchError
 from ganbench.fileio import default_file_mode
 
@@ -36,8 +40,8 @@ def is_verified(path: Path, file: IdxFile, md5: str | None = None) -> bool:
     return md5 == file.md5_gz or _payload_sha256(path) == file.sha256_raw
 
 
-def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
-    """Download `url` to `dest` atomically; the file appears only once it verifies."""
+def fetch(url: str, dest: Path, accept, timeout: float = 60.0) -> None:
+    """Download `url` to `dest` atomically; the file appears only once `accept(path, md5)` holds."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -57,7 +61,7 @@ def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
             os.fchmod(out.fileno(), default_file_mode())
             out.flush()
             os.fsync(out.fileno())
-        if not is_verified(tmp, file, md5.hexdigest()):
+        if not accept(tmp, md5.hexdigest()):
             raise GanbenchError(f"download of {url} failed its checksum (md5 {md5.hexdigest()})")
         os.replace(tmp, dest)
     finally:
@@ -65,16 +69,42 @@ def fetch(url: str, dest: Path, file: IdxFile, timeout: float = 60.0) -> None:
 
 
 def download(name: str, data_dir=None, base_url: str | None = None) -> Path:
-    """Fetch every missing or unverified file of dataset `name` into <root>/<name>/; returns that dir."""
+    """Fetch every missing or unverified file of dataset `name` into <root>/<name>/; returns that dir.
+    `base_url` replaces the mirror (the folder part of an archive's URL)."""
     dataset = get_dataset(name)
-    if not isinstance(dataset, IdxDataset):
-        raise GanbenchError(f"download of {name} is not supported yet: fetch {dataset.url} and extract it into "
-                            f"{data_root(data_dir) / dataset.name}")
     target = data_root(data_dir) / dataset.name
+    if isinstance(dataset, BinaryDataset):
+        return download_archive(dataset, target, base_url)
     base = base_url or dataset.mirror
     for file in dataset.files.values():
         dest = target / f"{file.name}.gz"
         if dest.is_file() and is_verified(dest, file):
             continue
-        fetch(base.rstrip("/") + "/" + dest.name, dest, file)
+        fetch(base.rstrip("/") + "/" + dest.name, dest, lambda path, md5, f=file: is_verified(path, f, md5))
+    return target
+
+
+def download_archive(dataset: BinaryDataset, target: Path, base_url: str | None) -> Path:
+    """Download the dataset's .tar.gz (md5-checked), extract its folder into `target`, delete the
+    archive. The folder appears whole or not at all (extracted aside, then renamed)."""
+    folder = target / dataset.folder
+    if folder.is_dir():
+        return target
+    archive_name = dataset.url.rsplit("/", 1)[-1]
+    url = base_url.rstrip("/") + "/" + archive_name if base_url else dataset.url
+    archive = target / archive_name
+    fetch(url, archive, lambda path, md5: md5 == dataset.md5)
+    staging = Path(tempfile.mkdtemp(prefix=".extract.", dir=target))
+    try:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(staging, filter="data")  # no absolute paths, links out or devices
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise GanbenchError(f"{archive}: cannot extract ({exc})") from None
+        if not (staging / dataset.folder).is_dir():
+            raise GanbenchError(f"{archive}: holds no {dataset.folder}/ folder")
+        os.replace(staging / dataset.folder, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        archive.unlink(missing_ok=True)
     return target

@@ -39,7 +39,8 @@ def square_resize(image, size: int, mode: str) -> np.ndarray:
     w, h = image.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    image = image.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side))
+    # crop first: resize(box=...) would let the bicubic filter read pixels outside the crop
+    image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
     array = np.asarray(image, dtype=np.uint8)
     return array[..., None] if array.ndim == 2 else array
 
