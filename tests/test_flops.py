@@ -28,3 +28,17 @@ def test_dcgan_train_step_flops():
     assert train_step_flops(spec, 64) == 2 * 64 * (3 * g + 8 * d) == 35_152_461_824
     assert train_step_flops(spec, 64, n_dis=2) - train_step_flops(spec, 64) == 2 * 64 * (g + 6 * d)
     assert train_step_flops(build_spec("dcgan", 3), 1) > train_step_flops(spec, 1)
+
+
+def test_residual_blocks_count_both_paths():
+    """sngan_resnet at 32x32, width 1/8: G block 1 is 32 -> 32 channels, 4x4 -> 8x8;
+    D's first block is 3 -> 16 channels, 32x32 -> 16x16 (its shortcut pools before the 1x1 conv)."""
+    spec = build_spec("sngan_resnet", 3, 32, 0.125)
+    g = forward_macs(spec.generator)
+    assert g["block1_c1"] == g["block1_c2"] == 8 * 8 * 32 * 32 * 9
+    assert g["block1_sc"] == 8 * 8 * 32 * 32
+    assert g["conv_out"] == 32 * 32 * 3 * 32 * 9
+    d = forward_macs(spec.discriminator)
+    assert d["block1_c1"] == 32 * 32 * 16 * 3 * 9 and d["block1_c2"] == 32 * 32 * 16 * 16 * 9
+    assert d["block1_sc"] == 16 * 16 * 16 * 3
+    assert d["fc"] == 16  # after global sum pooling

@@ -6,10 +6,27 @@ from ganbench.archs import spec as S
 
 def forward_macs(net: S.Network) -> dict:
     """Layer name -> multiply-adds of one forward pass for one input, tracking the shape."""
-    shape = tuple(net.input_shape)
     macs = {}
-    for layer in net.layers:
-        if isinstance(layer, S.Dense):
+    _walk(net.layers, tuple(net.input_shape), macs)
+    return macs
+
+
+def _walk(layers, shape: tuple, macs: dict) -> tuple:
+    """Add the MACs of `layers` applied to `shape` into `macs`; return the output shape."""
+    for layer in layers:
+        if isinstance(layer, S.Residual):
+            out = _walk(layer.main, shape, macs)
+            _walk(layer.shortcut, shape, macs)
+            shape = out
+        elif isinstance(layer, S.Upsample):
+            c, h, w = shape
+            shape = (c, 2 * h, 2 * w)
+        elif isinstance(layer, S.AvgPool):
+            c, h, w = shape
+            shape = (c, h // 2, w // 2)
+        elif isinstance(layer, S.GlobalPool):
+            shape = (shape[0],)
+        elif isinstance(layer, S.Dense):
             macs[layer.name] = layer.in_features * layer.out_features
             shape = (layer.out_features,)
         elif isinstance(layer, S.Conv):
@@ -31,7 +48,7 @@ def forward_macs(net: S.Network) -> dict:
             for dim in shape:
                 size *= dim
             shape = (size,)
-    return macs
+    return shape
 
 
 def train_step_flops(spec: S.GANSpec, batch: int, n_dis: int = 1) -> int:
