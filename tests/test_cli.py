@@ -37,10 +37,20 @@ def cli_error(capsys, *argv):
         ("--steps", "ten", "argument --steps: expected an integer, got 'ten'"),
         ("--seed", "-1", "argument --seed: must be 0 or positive, got -1"),
         ("--eval-every", "-5", "argument --eval-every: must be 0 or positive, got -5"),
+        ("--loss", "wasserstein", "unknown loss 'wasserstein' (choose from ns, minimax, hinge, wgan-gp)"),
+        ("--lr-decay", "cosine", "unknown lr-decay 'cosine' (choose from none, linear)"),
+        ("--width", "0", "argument --width: must be positive, got 0.0"),
+        ("--channels", "2", "channels must be 1 or 3, got 2"),
+        ("--beta1", "1.0", "beta1 must be in [0, 1), got 1.0"),
+        ("--preset", "biggan", "unknown preset 'biggan' (choose from sngan_cifar10, sngan_cnn_cifar10, "
+         "sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
+        ("--dataset", "folder", "dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'"),
+        ("--image-size", "64", "sngan_cnn is defined at 32x32 and 48x48, not 64x64"),
     ],
 )
 def test_bad_train_options(capsys, tmp_path, option, value, message):
-    line = cli_error(capsys, "train", option, value, "--out", str(tmp_path / "run"))
+    extra = ["--model", "sngan_cnn"] if option == "--image-size" else []
+    line = cli_error(capsys, "train", option, value, *extra, "--out", str(tmp_path / "run"))
     assert line.endswith(message)
     assert not (tmp_path / "run").exists()
 
@@ -174,3 +184,12 @@ def test_download_of_an_archive_that_fails_its_checksum(capsys, tmp_path):
     line = err.strip().splitlines()[-1]  # after the (transient) progress bar
     assert line.startswith(f"ganbench: error: download of {url}cifar-10-binary.tar.gz failed its checksum (md5 ")
     assert not list((tmp_path / "root" / "cifar10").iterdir())
+
+def test_preset_with_resume_is_refused(capsys, finished_run):
+    line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--preset", "sngan_cifar10")
+    assert line == "ganbench: error: --resume continues the run's saved config; drop --preset"
+
+
+def test_resume_refuses_a_new_loss(capsys, finished_run):
+    line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--loss", "hinge")
+    assert line == f"ganbench: error: --resume cannot change loss of the run in {finished_run}"

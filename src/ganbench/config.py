@@ -48,7 +48,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
-        from ganbench.archs import ARCHS
+        from ganbench.archs import ARCHS, check_size
         from ganbench.backends import BACKENDS
         from ganbench.data import DATASETS, FOLDER
 
@@ -69,6 +69,8 @@ class TrainConfig:
             raise GanbenchError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
         if self.lr_decay not in LR_DECAYS:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
+        if self.image_size:
+            check_size(self.model, self.image_size)
         if (self.dataset == "folder") != bool(self.image_dir):
             raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
         if self.mode not in ("default", "eager", "graph", "compiled"):

@@ -14,9 +14,13 @@ def build_spec(name: str, channels: int, size: int = 32, width: float = 1.0):
         factory = ARCHS[name]
     except KeyError:
         raise GanbenchError(f"unknown model {name!r} (choose from {', '.join(ARCHS)})") from None
-    if size not in SIZES[name]:
-        raise GanbenchError(f"{name} is defined at {' and '.join(f'{s}x{s}' for s in SIZES[name])}, not {size}x{size}")
+    check_size(name, size)
     try:
         return factory(channels, size, width)
     except ValueError as exc:
         raise GanbenchError(str(exc)) from None
+
+
+def check_size(name: str, size: int) -> None:
+    if size not in SIZES[name]:
+        raise GanbenchError(f"{name} is defined at {' and '.join(f'{s}x{s}' for s in SIZES[name])}, not {size}x{size}")

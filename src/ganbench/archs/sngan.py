@@ -1,8 +1,8 @@
 """SNGAN (Miyato et al. 2018): the standard CNN (Table 3) and the ResNets (Table 4), for
 32x32 (CIFAR-10) and 48x48 (STL-10) images. Every discriminator weight is spectrally normalised.
 
-One change from Table 3: the CNN generator's BatchNorm after the dense layer normalises per
-channel after the reshape (as every other BN here), not per feature of the flat vector.
+A choice Table 3 leaves open: the CNN generator's BatchNorm after the dense layer normalises per
+channel, after the reshape (as every other BN here).
 """
 
 from ganbench.archs.blocks import HEAD_INIT, RELU, bn, conv3, d_block, d_block_first, g_block_up, scaled
