@@ -53,7 +53,9 @@ def test_kill_9_then_resume_is_exact(tmp_path, data_dir):
             "--data-dir", str(data_dir)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while not (out / "checkpoints" / "step_0000004.safetensors").exists():
+    pointer = out / "checkpoints" / checkpoint.LATEST
+    # wait for the `latest` pointer (moved after the checkpoint file is complete) to reach step 4
+    while not (pointer.exists() and pointer.read_text().strip() >= "step_0000004.safetensors"):
         assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
