@@ -30,7 +30,7 @@ def rows_for(dataset: str, runs: list) -> list:
         gan, spec, meta = load_generator(run, config["backend"])
         fake = ev.generated_images(gan, spec, N, seed=0)
         result = ev.evaluate(fake, dataset, N, "test", classifier=classifier)
-        rows.append({"dataset": dataset, "source": f"dcgan, {config['backend']}, {meta['step']} steps", **result})
+        rows.append({"dataset": dataset, "source": f"{config['model']}, {config['backend']}, {meta['step']} steps", **result})
     return rows
 
 

@@ -105,9 +105,10 @@ def test_forwards_float32(backends, model, size, loss, width, training):
     assert fakes[0].shape == (BATCH, size, size, 3)
     assert np.abs(fakes[0] - fakes[1]).max() < FP32_FORWARD_ATOL
     assert np.std(fakes[0]) > 1e-5  # small at init in eval mode (running stats are 0 / 1)
-    logits = [gan.discriminate(fakes[0], training) for gan in gans]
+    images = np.random.default_rng(5).uniform(-1, 1, (BATCH, size, size, 3)).astype(np.float32)
+    logits = [gan.discriminate(images, training) for gan in gans]
     assert np.abs(logits[0] - logits[1]).max() < FP32_FORWARD_ATOL
-    assert np.std(logits[0]) > 1e-6
+    assert np.std(logits[0]) > 1e-4
 
 
 @pytest.mark.parametrize("backend, mode", [("torch", "compiled"), ("tf", "compiled")])
