@@ -140,9 +140,6 @@ class Network:
                 shapes[f"{layer.name}.sn_u"], shapes[f"{layer.name}.sn_v"] = (rows,), (cols,)
         return shapes
 
-    def layer(self, name: str):
-        return next(layer for layer in leaf_layers(self.layers) if getattr(layer, "name", None) == name)
-
 
 @dataclass(frozen=True)
 class GANSpec:
