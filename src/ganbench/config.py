@@ -71,7 +71,7 @@ class TrainConfig:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:
             check_size(self.model, self.image_size)
-        if (self.dataset == "folder") != bool(self.image_dir):
+        if (self.dataset == FOLDER) != bool(self.image_dir):
             raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
         if self.mode not in ("default", "eager", "graph", "compiled"):
             raise GanbenchError(f"unknown mode {self.mode!r} (choose from default, eager, graph, compiled)")

@@ -49,13 +49,15 @@ def power_iteration(matrix: np.ndarray, u: np.ndarray, v: np.ndarray, iterations
     return u, v
 
 
-def init_sn_vectors(layer, weight: np.ndarray, rng_u, rng_v) -> dict:
-    """u, v ~ normalised N(0, 1), then the warm-up power iterations, as torch's spectral_norm."""
+def init_sn_vectors(net: Network, layer, weight: np.ndarray, seed: int) -> dict:
+    """u, v ~ normalised N(0, 1) keyed by name, then the warm-up power iterations on the float32
+    weight, as torch's spectral_norm."""
     rows, cols = sn_matrix_shape(layer)
-    u, v = normalize(rng_u.standard_normal(rows)), normalize(rng_v.standard_normal(cols))
+    names = f"{layer.name}.sn_u", f"{layer.name}.sn_v"
+    u, v = (normalize(_rng(seed, net, name).standard_normal(n)) for name, n in zip(names, (rows, cols)))
     u, v = power_iteration(weight.astype(np.float32).astype(np.float64).reshape(rows, cols), u, v,
                            SN_WARMUP_ITERATIONS)
-    return {f"{layer.name}.sn_u": u, f"{layer.name}.sn_v": v}
+    return dict(zip(names, (u, v)))
 
 
 def init_network(net: Network, seed: int) -> dict:
@@ -76,9 +78,7 @@ def init_network(net: Network, seed: int) -> dict:
             params[f"{layer.name}.running_mean"] = np.zeros(layer.num_features)
             params[f"{layer.name}.running_var"] = np.ones(layer.num_features)
         elif getattr(layer, "sn", False):
-            weight = params[f"{layer.name}.weight"]
-            u_name, v_name = f"{layer.name}.sn_u", f"{layer.name}.sn_v"
-            params.update(init_sn_vectors(layer, weight, _rng(seed, net, u_name), _rng(seed, net, v_name)))
+            params.update(init_sn_vectors(net, layer, params[f"{layer.name}.weight"], seed))
     return {name: value.astype(np.float32) for name, value in params.items()}
 
 

@@ -29,15 +29,18 @@ SAMPLES_DIR = "samples"
 GRID_SIZE = 64
 
 
+def model_size(config: TrainConfig) -> int:
+    """The configured image size, or (0: automatic) the dataset's default."""
+    return config.image_size or data.default_image_size(config.dataset)
+
+
 def spec_for_config(config: TrainConfig):
     channels = config.channels or data.get_dataset(config.dataset).image_shape[-1]
-    size = config.image_size or data.default_image_size(config.dataset)
-    return build_spec(config.model, channels, size, config.width)
+    return build_spec(config.model, channels, model_size(config), config.width)
 
 
 def training_images(config: TrainConfig, data_dir) -> np.ndarray:
-    size = config.image_size or data.default_image_size(config.dataset)
-    return data.gan_images(config.dataset, size, data_dir, config.image_dir, config.channels)
+    return data.gan_images(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
 
 
 def step_inputs(config: TrainConfig, stream, z_dim: int, step: int) -> dict:

@@ -32,16 +32,14 @@ class SpectralNorm:
 
     def normalized_weight(self) -> torch.Tensor:
         matrix = self.weight.reshape(self.weight.shape[0], -1)
-        with torch.no_grad():
-            if self.training:
-                u = _normalize(matrix @ self.sn_v)
+        u, v = self.sn_u, self.sn_v
+        if self.training:
+            with torch.no_grad():
+                u = _normalize(matrix @ v)
                 v = _normalize(matrix.T @ u)
-                # rebound, not copied into: a tensor saved for a pending backward is never changed
-                self.sn_u, self.sn_v = u, v
-            else:
-                u, v = self.sn_u.clone(), self.sn_v.clone()
-        # D runs on real, fake (and interpolates) before one backward: each forward's u, v stay
-        # as they were when its sigma was computed
+            # rebound, never written in place: D runs on real, fake (and interpolates) before one
+            # backward, and each forward's sigma must keep the u, v it was computed with
+            self.sn_u, self.sn_v = u, v
         sigma = torch.dot(u, matrix @ v)
         return self.weight / sigma
 
