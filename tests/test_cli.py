@@ -29,7 +29,8 @@ def cli_error(capsys, *argv):
 @pytest.mark.parametrize(
     "option, value, message",
     [
-        ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan, sngan_cnn, sngan_resnet, wgan_gp_resnet)"),
+        ("--model", "stylegan", "unknown model 'stylegan' (choose from dcgan, dcgan_pytorch_example, dcgan_tf_tutorial, "
+         "sngan_cnn, sngan_resnet, wgan_gp_resnet)"),
         ("--dataset", "cifar", "unknown dataset 'cifar' (choose from mnist, fashion-mnist, cifar10, stl10, folder)"),
         ("--backend", "jax", "unknown backend 'jax' (choose from torch, tf)"),
         ("--steps", "0", "argument --steps: must be positive, got 0"),
@@ -42,14 +43,17 @@ def cli_error(capsys, *argv):
         ("--width", "0", "argument --width: must be positive, got 0.0"),
         ("--channels", "2", "channels must be 1 or 3, got 2"),
         ("--beta1", "1.0", "beta1 must be in [0, 1), got 1.0"),
-        ("--preset", "biggan", "unknown preset 'biggan' (choose from sngan_cifar10, sngan_cnn_cifar10, "
-         "sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
+        ("--preset", "biggan", "unknown preset 'biggan' (choose from dcgan, dcgan_pytorch_example, "
+         "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
+        ("--update", "lockstep", "unknown update 'lockstep' (choose from alternating, simultaneous)"),
+        ("--n-dis", "2", "update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other "
+         "than wgan-gp"),
         ("--dataset", "folder", "dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'"),
         ("--image-size", "64", "sngan_cnn is defined at 32x32 and 48x48, not 64x64"),
     ],
 )
 def test_bad_train_options(capsys, tmp_path, option, value, message):
-    extra = ["--model", "sngan_cnn"] if option == "--image-size" else []
+    extra = {"--image-size": ["--model", "sngan_cnn"], "--n-dis": ["--update", "simultaneous"]}.get(option, [])
     line = cli_error(capsys, "train", option, value, *extra, "--out", str(tmp_path / "run"))
     assert line.endswith(message)
     assert not (tmp_path / "run").exists()
@@ -154,7 +158,8 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
     result = subprocess.run(["ganbench", "train", "--model", "nope", "--out", str(tmp_path / "r")],
                             capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr == "ganbench: error: unknown model 'nope' (choose from dcgan, sngan_cnn, sngan_resnet, wgan_gp_resnet)\n"
+    assert result.stderr == ("ganbench: error: unknown model 'nope' (choose from dcgan, dcgan_pytorch_example, "
+                             "dcgan_tf_tutorial, sngan_cnn, sngan_resnet, wgan_gp_resnet)\n")
 
 
 @pytest.mark.parametrize(

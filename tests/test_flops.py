@@ -2,6 +2,7 @@
 
 from ganbench.archs import build_spec
 from ganbench.archs.flops import forward_macs, train_step_flops
+from ganbench.config import TrainConfig
 
 
 def test_dcgan_forward_macs_by_hand():
@@ -24,10 +25,35 @@ def test_dcgan_train_step_flops():
     g, d = 68_452_352, 8_658_944
     assert sum(forward_macs(spec.generator).values()) == g
     assert sum(forward_macs(spec.discriminator).values()) == d
+    config = TrainConfig(batch_size=64)
     # n_dis = 1: G 3x forward, D 8x forward; 2 FLOPs per multiply-add
-    assert train_step_flops(spec, 64) == 2 * 64 * (3 * g + 8 * d) == 35_152_461_824
-    assert train_step_flops(spec, 64, n_dis=2) - train_step_flops(spec, 64) == 2 * 64 * (g + 6 * d)
-    assert train_step_flops(build_spec("dcgan", 3), 1) > train_step_flops(spec, 1)
+    assert train_step_flops(spec, config) == 2 * 64 * (3 * g + 8 * d) == 35_152_461_824
+    n_dis_2 = config.replace(n_dis=2)
+    assert train_step_flops(spec, n_dis_2) - train_step_flops(spec, config) == 2 * 64 * (g + 6 * d)
+    # a fresh G batch of 32: its own G forward, and the G update at 32 images
+    assert train_step_flops(spec, config.replace(batch_size_g=32)) == 2 * 64 * (g + 6 * d) + 2 * 32 * (3 * g + 2 * d)
+    # WGAN-GP: the critic on interpolates, its input gradient, the backward through both
+    assert train_step_flops(spec, config.replace(loss="wgan-gp")) - train_step_flops(spec, config) == 2 * 64 * 6 * d
+    # one forward of G and D (real, fake), both backward: G 3x, D 6x
+    assert train_step_flops(spec, config.replace(update="simultaneous")) == 2 * 64 * (3 * g + 6 * d)
+    assert train_step_flops(build_spec("dcgan", 3), config) > train_step_flops(spec, config)
+
+
+def test_official_examples_forward_macs_by_hand():
+    g = forward_macs(build_spec("dcgan_pytorch_example", 3).generator)
+    assert g["deconv0"] == 1 * 1 * 100 * 512 * 16 and g["deconv1"] == 4 * 4 * 512 * 256 * 16
+    assert g["deconv4"] == 32 * 32 * 64 * 3 * 16
+    d = forward_macs(build_spec("dcgan_pytorch_example", 3).discriminator)
+    assert d["conv0"] == 32 * 32 * 64 * 3 * 16 and d["conv3"] == 4 * 4 * 512 * 256 * 16 and d["conv4"] == 512 * 16
+    tutorial = build_spec("dcgan_tf_tutorial", 1)
+    assert forward_macs(tutorial.generator) == {
+        "fc": 100 * 12544,
+        "deconv1": 7 * 7 * 256 * 128 * 25,
+        "deconv2": 7 * 7 * 128 * 64 * 25,   # 'same' at stride 2: 7x7 -> 14x14
+        "deconv3": 14 * 14 * 64 * 1 * 25,
+    }
+    assert forward_macs(tutorial.discriminator) == {
+        "conv1": 14 * 14 * 64 * 1 * 25, "conv2": 7 * 7 * 128 * 64 * 25, "fc": 6272}
 
 
 def test_residual_blocks_count_both_paths():

@@ -13,6 +13,8 @@ Tolerances (named, with the reason):
   elements make small tensors (BN betas, which start at 0) differ by up to ~1%. The Adam
   moments themselves are compared in float64 only: G.fc's gradient (a bias-free Dense feeding
   BatchNorm) is a near-cancelling sum, and its float32 moments differ by ~5% after 5 steps.
+  That sum makes the 1-step figure depend on the CPU's kernels: G.fc.weight differs by ~1e-5 on
+  an AMD EPYC and by 3.5e-4 on an Intel Xeon (AVX-512 oneDNN kernels), hence 1e-3.
 """
 
 import numpy as np
@@ -25,7 +27,7 @@ from ganbench.rng import normal_noise
 FORWARD_ATOL = 1e-5
 D_TRAIN_FORWARD_ATOL = 3e-5
 FP64_STEP_RTOL = 1e-9
-FP32_STEP1_RTOL = 1e-4
+FP32_STEP1_RTOL = 1e-3
 FP32_STEP5_RTOL = 2e-2
 
 HP = TrainConfig()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ganbench import checkpoint
+from ganbench.archs import build_spec
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 from ganbench.presets import apply_preset, preset_names, read_preset
@@ -26,7 +27,9 @@ def tiny_data(tmp_path_factory):
 
 
 def test_the_papers_presets_exist_and_validate():
-    assert preset_names() == ["sngan_cifar10", "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"]
+    assert preset_names() == ["dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
+                              "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"]
+    assert read_preset("dcgan-tf-tutorial") == read_preset("dcgan_tf_tutorial")
     sngan = apply_preset(TrainConfig(), "sngan_cifar10").validate()
     assert (sngan.model, sngan.loss, sngan.lr_g, sngan.beta1, sngan.beta2, sngan.n_dis, sngan.batch_size,
             sngan.steps, sngan.lr_decay) == ("sngan_resnet", "hinge", 2e-4, 0.0, 0.9, 5, 64, 100000, "linear")
@@ -77,15 +80,18 @@ def test_step_inputs_draw_g_noise_and_alphas_from_their_own_streams():
 
     stream = data.BatchStream(np.zeros((40, 32, 32, 1), np.uint8), 8, 0)
     config = TrainConfig(loss="wgan-gp", n_dis=3, batch_size=8, batch_size_g=16)
-    inputs = loop.step_inputs(config, stream, 128, step=5)
+    spec = build_spec("sngan_resnet", 1, 32, 0.125)
+    inputs = loop.step_inputs(config, stream, spec, step=5)
     assert inputs["reals"].shape == (3, 8, 32, 32, 1) and inputs["z"].shape == (3, 8, 128)
     assert inputs["z_g"].shape == (16, 128) and inputs["alphas"].shape == (3, 8)
     assert 0 <= inputs["alphas"].min() and inputs["alphas"].max() <= 1
     assert not np.allclose(inputs["z_g"][:8], inputs["z"][0])
-    again = loop.step_inputs(config, stream, 128, step=5)
+    again = loop.step_inputs(config, stream, spec, step=5)
     assert all(np.array_equal(inputs[k], again[k]) for k in inputs)
-    plain = loop.step_inputs(TrainConfig(batch_size=8), stream, 128, step=5)
+    plain = loop.step_inputs(TrainConfig(batch_size=8), stream, spec, step=5)
     assert set(plain) == {"reals", "z"}
+    tutorial = loop.step_inputs(TrainConfig(batch_size=8), stream, build_spec("dcgan_tf_tutorial", 1, 28), step=5)
+    assert set(tutorial) == {"reals", "z", "dropout_key"} and 0 <= tutorial["dropout_key"] < 2**32
 
 
 @pytest.mark.parametrize("text, message", [
@@ -102,5 +108,5 @@ def test_bad_preset_files_are_refused(tmp_path, text, message):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from sngan_cifar10"):
+    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from dcgan, "):
         read_preset("sngan")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ganbench import __version__
 from ganbench.archs import ARCHS
-from ganbench.config import LOSSES, TrainConfig
+from ganbench.config import LOSSES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
 from ganbench.presets import apply_preset, preset_names
 from ganbench.errors import GanbenchError, TrainingDiverged
@@ -67,13 +67,15 @@ def add_train(sub) -> None:
     p.add_argument("--model", help=f"architecture ({', '.join(ARCHS)}); default {d.model}")
     p.add_argument("--dataset", help=f"{', '.join(DATASETS)} or folder (with --image-dir); default {d.dataset}")
     p.add_argument("--image-dir", help="the image folder (PNG/JPEG, searched recursively) of --dataset folder")
-    p.add_argument("--image-size", type=positive_int, help="model resolution; default 48 for stl10, else 32")
+    p.add_argument("--image-size", type=positive_int, help="model resolution; default: the model's only size "
+                   "(dcgan 32, dcgan_pytorch_example 64, dcgan_tf_tutorial 28), else 48 for stl10 and 32 otherwise")
     p.add_argument("--channels", type=positive_int, help="1 or 3; default: the dataset's (folder: 1 if all images are grayscale)")
     p.add_argument("--width", type=positive_float, help=f"channel multiplier of sngan/wgan_gp models, e.g. 0.25 on a CPU; default {d.width}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
     p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
                    "default: torch eager, tf graph (tf.function without XLA)")
     p.add_argument("--loss", help=f"{', '.join(LOSSES)}; default {d.loss}")
+    p.add_argument("--update", help=f"{' | '.join(f'{k}: {v}' for k, v in UPDATES.items())}; default {d.update}")
     p.add_argument("--gp-lambda", type=positive_float, help=f"WGAN-GP penalty weight; default {d.gp_lambda}")
     p.add_argument("--steps", type=positive_int, help=f"total generator updates; default {d.steps}")
     p.add_argument("--batch-size", type=positive_int, help=f"images per D update; default {d.batch_size}")
@@ -84,6 +86,7 @@ def add_train(sub) -> None:
     p.add_argument("--lr-d", type=positive_float, help="D's learning rate (overrides --lr)")
     p.add_argument("--beta1", type=float, help=f"Adam beta1; default {d.beta1}")
     p.add_argument("--beta2", type=float, help=f"Adam beta2; default {d.beta2}")
+    p.add_argument("--adam-eps", dest="eps", type=positive_float, help=f"Adam epsilon (PyTorch's form); default {d.eps}")
     p.add_argument("--lr-decay", help=f"none, or linear (to 0 at the last step); default {d.lr_decay}")
     p.add_argument("--n-dis", type=positive_int, help=f"D updates per G update; default {d.n_dis}")
     p.add_argument("--seed", type=non_negative_int, help=f"seeds init, data order and noise; default {d.seed}")
@@ -102,7 +105,7 @@ def add_train(sub) -> None:
 
 # TrainConfig fields set by the train options of the same name (None: not given).
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
-                 "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "lr_decay",
+                 "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "lr_decay",
                  "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",

@@ -14,6 +14,10 @@ LOSSES = {
     "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
 }
 LR_DECAYS = ("none", "linear")
+UPDATES = {
+    "alternating": "n_dis D updates, then a G update scored by the updated D",
+    "simultaneous": "G and D gradients from one forward of G and D, both applied (TensorFlow's DCGAN tutorial)",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class TrainConfig:
     batch_size: int = 64         # images per D update
     batch_size_g: int = 0        # images per G update from its own noise; 0: reuse the last D update's fakes
     loss: str = "ns"
+    update: str = "alternating"  # or "simultaneous" (UPDATES)
     gp_lambda: float = 10.0      # WGAN-GP penalty weight
     lr_decay: str = "none"       # "linear": both learning rates fall linearly to 0 at `steps`
     width: float = 1.0           # channel multiplier of the sngan/wgan_gp architectures
@@ -67,6 +72,10 @@ class TrainConfig:
             raise GanbenchError(f"channels must be 1 or 3, got {self.channels}")
         if self.loss not in LOSSES:
             raise GanbenchError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
+        if self.update not in UPDATES:
+            raise GanbenchError(f"unknown update {self.update!r} (choose from {', '.join(UPDATES)})")
+        if self.update == "simultaneous" and (self.n_dis != 1 or self.batch_size_g or self.loss == "wgan-gp"):
+            raise GanbenchError("update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other than wgan-gp")
         if self.lr_decay not in LR_DECAYS:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:

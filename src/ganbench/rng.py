@@ -4,6 +4,7 @@ Both backends consume the same numbers, and resuming needs only the step counter
 no generator state is ever saved.
 """
 
+import operator
 import zlib
 
 import numpy as np
@@ -31,3 +32,35 @@ def name_key(name: str) -> int:
 def normal_noise(seed: int, stream: int, shape, *indices: int) -> np.ndarray:
     """float32 N(0, 1) noise of `shape` for the given key."""
     return keyed_rng(seed, stream, *indices).standard_normal(shape, dtype=np.float32)
+
+
+# Dropout masks: a counter-based hash instead of a generator, so that each backend computes them
+# on its own device, identically, from (step key, D call, layer name, NCHW element index).
+STREAM_DROPOUT = 8
+MASK32 = 0xFFFFFFFF
+
+
+def mix32(x, shift_right=operator.rshift):
+    """A 32-bit integer hash of x in [0, 2^32), written with ^, *, & and a right shift: Python
+    ints and numpy, torch and tf int64 tensors (tf: pass tf.bitwise.right_shift) compute it
+    bit-identically. Multipliers below 2^31 keep every product below 2^63."""
+    x = ((x ^ shift_right(x, 16)) * 0x7FEB352D) & MASK32
+    x = ((x ^ shift_right(x, 15)) * 0x2C1B3C6D) & MASK32
+    return x ^ shift_right(x, 16)
+
+
+def dropout_step_key(seed: int, step: int) -> int:
+    """The training step's dropout key, in [0, 2^32)."""
+    return int(keyed_rng(seed, STREAM_DROPOUT, step).integers(2**32))
+
+
+def dropout_threshold(rate: float) -> int:
+    """A unit is kept where its 32-bit hash is at least this."""
+    return round(rate * 2**32)
+
+
+def dropout_keep_nchw(step_key: int, call: int, layer_name: str, shape, rate: float) -> np.ndarray:
+    """The numpy oracle of a dropout layer's keep mask for one D call on an NCHW batch."""
+    key = mix32(mix32(step_key ^ call) ^ name_key(layer_name))
+    index = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    return mix32(index ^ key) >= dropout_threshold(rate)

@@ -31,16 +31,13 @@ def _walk(layers, shape: tuple, macs: dict) -> tuple:
             shape = (layer.out_features,)
         elif isinstance(layer, S.Conv):
             _, h, w = shape
-            ho = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
-            wo = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
+            ho, wo = layer.out_size(h), layer.out_size(w)
             macs[layer.name] = ho * wo * layer.out_channels * layer.in_channels * layer.kernel**2
             shape = (layer.out_channels, ho, wo)
         elif isinstance(layer, S.ConvT):
             _, h, w = shape  # every input pixel scatters a k x k x out_channels patch
             macs[layer.name] = h * w * layer.in_channels * layer.out_channels * layer.kernel**2
-            ho = (h - 1) * layer.stride - 2 * layer.padding + layer.kernel
-            wo = (w - 1) * layer.stride - 2 * layer.padding + layer.kernel
-            shape = (layer.out_channels, ho, wo)
+            shape = (layer.out_channels, layer.out_size(h), layer.out_size(w))
         elif isinstance(layer, S.Reshape):
             shape = tuple(layer.shape)
         elif isinstance(layer, S.Flatten):
@@ -51,12 +48,18 @@ def _walk(layers, shape: tuple, macs: dict) -> tuple:
     return shape
 
 
-def train_step_flops(spec: S.GANSpec, batch: int, n_dis: int = 1) -> int:
-    """FLOPs of one training step as ganbench runs it (backward = 2x forward: input and weight
-    gradients). Per D update: G forward, D forward on real and fake, their backward. The G update
-    reuses the last fake batch: D forward, D backward for input gradients only (1x), G backward."""
+def train_step_flops(spec: S.GANSpec, config) -> int:
+    """FLOPs of one training step of `config` (a TrainConfig) as ganbench runs it. A network
+    call's backward counts 2x its forward (input and weight gradients); D's backward inside a G
+    update counts 1x (input gradients only). Alternating: per D update a G forward, D on real and
+    fake and their backward (WGAN-GP adds the critic on interpolates, its input gradient and the
+    backward through both: 6x D); then the G update: a fresh G forward when batch_size_g > 0 (else
+    it reuses the last fakes), D forward, D input gradients, G backward. Simultaneous: one G
+    forward, D on real and fake, both backward, G backward."""
     g = sum(forward_macs(spec.generator).values())
     d = sum(forward_macs(spec.discriminator).values())
-    per_d_update = g + 2 * d + 2 * (2 * d)
-    g_update = d + d + 2 * g
-    return 2 * batch * (n_dis * per_d_update + g_update)
+    if config.update == "simultaneous":
+        return 2 * config.batch_size * (g + 2 * d + 2 * (2 * d) + 2 * g)
+    d_update = g + 2 * d + 2 * (2 * d) + (6 * d if config.loss == "wgan-gp" else 0)
+    g_update = (g if config.batch_size_g else 0) + d + d + 2 * g
+    return 2 * (config.n_dis * config.batch_size * d_update + (config.batch_size_g or config.batch_size) * g_update)

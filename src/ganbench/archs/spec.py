@@ -34,25 +34,40 @@ class _Convolution:
     out_channels: int
     kernel: int
     stride: int
-    padding: int  # explicit, the same on every side
+    padding: int | tuple  # explicit: p on every side, or (before, after) on both spatial axes
     bias: bool = True
     sn: bool = False
     init: tuple = NORMAL_INIT
 
+    @property
+    def pads(self) -> tuple:
+        """(before, after) padding of each spatial axis."""
+        p = self.padding
+        return (p, p) if isinstance(p, int) else tuple(p)
+
 
 @dataclass(frozen=True)
 class Conv(_Convolution):
-    """Convolution: out = (in + 2p - k) // s + 1."""
+    """Convolution: out = (in + before + after - k) // s + 1. TensorFlow's 'same' is
+    padding (total // 2, total - total // 2) with total = max((out - 1) * s + k - in, 0)."""
+
+    def out_size(self, size: int) -> int:
+        return (size + sum(self.pads) - self.kernel) // self.stride + 1
 
 
 @dataclass(frozen=True)
 class ConvT(_Convolution):
-    """Transposed convolution with PyTorch's padding semantics: out = (in - 1) * s - 2p + k."""
+    """Transposed convolution, the adjoint of Conv with the same padding: out = (in - 1) * s + k
+    - before - after (PyTorch's padding p is (p, p); TensorFlow's 'same' is Conv's 'same')."""
+
+    def out_size(self, size: int) -> int:
+        return (size - 1) * self.stride + self.kernel - sum(self.pads)
 
 
 @dataclass(frozen=True)
 class BatchNorm:
-    """BatchNorm over (N, H, W) per channel, PyTorch semantics: biased batch variance for the
+    """BatchNorm per channel over (N, H, W) of an image batch, or per feature over N of a flat
+    (N, F) batch (BatchNorm1d); PyTorch semantics: biased batch variance for the
     output, unbiased for the running variance, running = (1 - momentum) * running + momentum * batch."""
 
     name: str
@@ -60,6 +75,16 @@ class BatchNorm:
     eps: float = 1e-5
     momentum: float = 0.1
     init: tuple = NORMAL_INIT  # gamma = 1 + N(0, std); beta = 0
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Inverted dropout in training (kept units scaled by 1 / (1 - rate)), the identity otherwise.
+    The mask is a hash of (step key, D call, layer name, NCHW element index): both backends drop
+    the same units (ganbench.rng.dropout_keep)."""
+
+    name: str
+    rate: float
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,10 @@ class GANSpec:
     @property
     def networks(self) -> dict:
         return {"G": self.generator, "D": self.discriminator}
+
+    @property
+    def has_dropout(self) -> bool:
+        return any(isinstance(layer, Dropout) for net in self.networks.values() for layer in leaf_layers(net.layers))
 
 
 def sn_matrix_shape(layer) -> tuple:

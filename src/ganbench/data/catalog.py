@@ -101,16 +101,28 @@ def default_image_size(name: str) -> int:
 
 
 def fit_to_size(images: np.ndarray, size: int) -> np.ndarray:
-    """uint8 NHWC to size x size: zero-pad smaller images (MNIST 28 -> 32), box-downsample larger
-    ones by a whole factor (STL-10 96 -> 48 averages 2x2 blocks, rounding half up)."""
+    """uint8 NHWC to size x size: zero-pad images up to 4 pixels smaller (MNIST 28 -> 32), resize
+    much smaller ones bilinearly (MNIST 28 -> 64, as torchvision's Resize in pytorch/examples
+    dcgan), box-downsample larger ones by a whole factor (STL-10 96 -> 48 averages 2x2 blocks,
+    rounding half up)."""
     n, h, w, c = images.shape
     if h <= size and w <= size:
-        return pad_to(images, size)
+        return pad_to(images, size) if size - min(h, w) <= 4 else resize_bilinear(images, size)
     if h != w or h % size:
         raise GanbenchError(f"images are {h}x{w}: cannot downsample them to {size}x{size} by a whole factor")
     f = h // size
     total = images.reshape(n, size, f, size, f, c).sum(axis=(2, 4), dtype=np.int64)
     return ((total + f * f // 2) // (f * f)).astype(np.uint8)
+
+
+def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([
+        np.asarray(Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize(
+            (size, size), Image.Resampling.BILINEAR)).reshape(size, size, image.shape[-1])
+        for image in images
+    ])
 
 
 def data_root(data_dir: str | os.PathLike | None) -> Path:

@@ -1,5 +1,6 @@
 """Training presets: JSON files of TrainConfig fields that differ from the defaults (deltas only).
-A key starting with "_" is a comment. `--preset NAME` reads presets/NAME.json; a path works too."""
+A key starting with "_" is a comment. `--preset NAME` reads presets/NAME.json (hyphens in NAME
+read as underscores: dcgan-tf-tutorial is dcgan_tf_tutorial); a path works too."""
 
 import json
 from importlib import resources
@@ -20,8 +21,8 @@ def read_preset(name: str) -> dict:
         if not path.is_file():
             raise GanbenchError(f"preset file {path} not found")
         text = path.read_text()
-    elif name in preset_names():
-        text = resources.files(__package__).joinpath(f"{name}.json").read_text()
+    elif name.replace("-", "_") in preset_names():
+        text = resources.files(__package__).joinpath(f"{name.replace('-', '_')}.json").read_text()
     else:
         raise GanbenchError(f"unknown preset {name!r} (choose from {', '.join(preset_names())}, or give a .json file)")
     try:

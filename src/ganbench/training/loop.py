@@ -14,14 +14,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganbench import checkpoint, data
-from ganbench.archs import build_spec
+from ganbench.archs import SIZES, build_spec
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError, TrainingDiverged
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
-from ganbench.rng import STREAM_FIXED_NOISE, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, keyed_rng, normal_noise
+from ganbench.rng import (
+    STREAM_FIXED_NOISE, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng, normal_noise,
+)
 from ganbench.training.logger import RunLogger
 
 CONFIG_FILE = "config.json"
@@ -30,8 +32,9 @@ GRID_SIZE = 64
 
 
 def model_size(config: TrainConfig) -> int:
-    """The configured image size, or (0: automatic) the dataset's default."""
-    return config.image_size or data.default_image_size(config.dataset)
+    """The configured image size; else (0: automatic) the model's only size, or the dataset's default."""
+    sizes = SIZES[config.model]
+    return config.image_size or (sizes[0] if len(sizes) == 1 else data.default_image_size(config.dataset))
 
 
 def spec_for_config(config: TrainConfig):
@@ -43,17 +46,19 @@ def training_images(config: TrainConfig, data_dir) -> np.ndarray:
     return data.gan_images(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
 
 
-def step_inputs(config: TrainConfig, stream, z_dim: int, step: int) -> dict:
+def step_inputs(config: TrainConfig, stream, spec, step: int) -> dict:
     """Everything random that G step `step` consumes, as numpy keyed on (seed, stream, step)."""
     inputs = {
         "reals": np.stack([stream.batch(step * config.n_dis + d) for d in range(config.n_dis)]),
-        "z": normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, z_dim), step),
+        "z": normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step),
     }
     if config.batch_size_g:
-        inputs["z_g"] = normal_noise(config.seed, STREAM_NOISE_G, (config.batch_size_g, z_dim), step)
+        inputs["z_g"] = normal_noise(config.seed, STREAM_NOISE_G, (config.batch_size_g, spec.z_dim), step)
     if config.loss == "wgan-gp":
         rng = keyed_rng(config.seed, STREAM_GP_ALPHA, step)
         inputs["alphas"] = rng.uniform(0.0, 1.0, (config.n_dis, config.batch_size)).astype(np.float32)
+    if spec.has_dropout:
+        inputs["dropout_key"] = dropout_step_key(config.seed, step)
     return inputs
 
 
@@ -127,7 +132,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         for step in range(start, config.steps):
             if config.lr_decay != "none":
                 gan.set_lr_factor(lr_factor(config, step))
-            losses = gan.train_step(**step_inputs(config, stream, spec.z_dim, step))
+            losses = gan.train_step(**step_inputs(config, stream, spec, step))
             done = step + 1
             check_finite(losses, done)
             window_steps += 1

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ganbench.archs import spec as S
+from ganbench.rng import dropout_threshold, mix32, name_key
 
 # canonical OIHW (Conv) / IOHW (ConvT) -> native HWIO / HWOI, and back.
 TO_NATIVE = (2, 3, 1, 0)
@@ -72,8 +73,9 @@ def _normalize(x):
     return x / tf.maximum(tf.norm(x), S.SN_EPS)
 
 
-def explicit_padding(p: int) -> list:
-    return [[0, 0], [p, p], [p, p], [0, 0]]
+def explicit_padding(layer) -> list:
+    before, after = layer.pads
+    return [[0, 0], [before, after], [before, after], [0, 0]]
 
 
 class Dense(Layer):
@@ -84,15 +86,14 @@ class Dense(Layer):
 class Conv(Layer):
     def __call__(self, x, training):
         w = self.weight(training)
-        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=explicit_padding(self.spec.padding)))
+        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=explicit_padding(self.spec)))
 
 
 class ConvT(Layer):
     def __call__(self, x, training):
-        s, p, k = self.spec.stride, self.spec.padding, self.spec.kernel
-        n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
-        out_shape = [n, (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k, self.spec.out_channels]
-        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, s, padding=explicit_padding(p)))
+        layer = self.spec
+        out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
+        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, layer.stride, padding=explicit_padding(layer)))
 
 
 class BatchNorm(Layer):
@@ -109,11 +110,34 @@ class BatchNorm(Layer):
         eps, m = self.spec.eps, self.spec.momentum
         if not training:
             return tf.nn.batch_normalization(x, self.mean, self.var, self.beta, self.gamma, eps)
-        mean, var = tf.nn.moments(x, axes=[0, 1, 2])
-        count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
+        axes = list(range(x.shape.rank - 1))  # per channel of NHWC, or per feature of (N, F)
+        mean, var = tf.nn.moments(x, axes=axes)
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
         self.mean.assign(m * mean + (1.0 - m) * self.mean)
         self.var.assign(m * var * count / (count - 1.0) + (1.0 - m) * self.var)
         return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, eps)
+
+
+def shift(x, bits: int):
+    return tf.bitwise.right_shift(x, tf.constant(bits, x.dtype))
+
+
+class Dropout:
+    """Dropout with the torch backend's keyed mask: the hash runs over NCHW element indices."""
+
+    def __init__(self, layer: S.Dropout):
+        self.layer_key, self.threshold = name_key(layer.name), dropout_threshold(layer.rate)
+        self.scale = 1.0 / (1.0 - layer.rate)
+
+    def __call__(self, x, training, call_key):
+        if not training:
+            return x
+        if call_key is None:
+            raise ValueError("dropout in training needs the step's dropout key")
+        n, (h, w, c) = tf.shape(x, out_type=tf.int64)[0], x.shape[1:]
+        index = tf.transpose(tf.reshape(tf.range(n * c * h * w), [n, c, h, w]), [0, 2, 3, 1])
+        keep = mix32(index ^ mix32(call_key ^ self.layer_key, shift), shift) >= self.threshold
+        return x * (tf.cast(keep, x.dtype) * self.scale)
 
 
 def activation(layer: S.Act):
@@ -163,9 +187,9 @@ def stateless(layer):
 PARAMETRIC = {S.Dense: Dense, S.Conv: Conv, S.ConvT: ConvT, S.BatchNorm: BatchNorm}
 
 
-def run(calls, x, training):
+def run(calls, x, training, call_key=None):
     for call in calls:
-        x = call(x, training)
+        x = call(x, training, call_key) if isinstance(call, Dropout) else call(x, training)
     return x
 
 
@@ -185,6 +209,8 @@ class Network(tf.Module):
             if isinstance(layer, S.Residual):
                 main, shortcut = self._build(layer.main, dtype), self._build(layer.shortcut, dtype)
                 calls.append(lambda x, training, m=main, s=shortcut: run(m, x, training) + run(s, x, training))
+            elif isinstance(layer, S.Dropout):
+                calls.append(Dropout(layer))
             elif type(layer) in PARAMETRIC:
                 built = PARAMETRIC[type(layer)](layer, dtype)
                 self.layers.append(built)
@@ -193,8 +219,9 @@ class Network(tf.Module):
                 calls.append(_stateless(stateless(layer)))
         return calls
 
-    def __call__(self, x, training: bool):
-        return run(self.calls, x, training)
+    def __call__(self, x, training: bool, call_key=None):
+        """call_key: int64 scalar keying the dropout masks of this call (training only)."""
+        return run(self.calls, x, training, call_key)
 
     def to_native(self, name: str, array):
         perm = self.perms[name]

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from ganbench.backends import resolve_mode
 from ganbench.backends.tf import losses
-from ganbench.backends.tf.nets import Network
+from ganbench.backends.tf.nets import Network, shift
+from ganbench.rng import mix32
 
 NAME = "tf"
 DEFAULT_MODE = "graph"
@@ -63,6 +64,7 @@ class GAN:
         for key, net in self.nets.items():
             net.load_canonical(state["nets"][key])
         self.G, self.D = self.nets["G"], self.nets["D"]
+        self._step_key, self._d_calls = None, 0  # dropout keys of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
             key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype)
@@ -78,19 +80,31 @@ class GAN:
         self._discriminate_fn = tf.function(self.D.__call__)
 
     # -- training ---------------------------------------------------------------------------
+    def _call_D(self, images):
+        """A training forward of D; its dropout masks are keyed by the step and the call's rank
+        (counted while tracing: the graph holds every call)."""
+        call_key = None
+        if self._step_key is not None:
+            call_key = mix32(self._step_key ^ self._d_calls, shift)
+            self._d_calls += 1
+        return self.D(images, True, call_key)
+
     def _d_update(self, real, fake, alpha):
         fake = tf.stop_gradient(fake)
         out = {}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.D.trainables)
-            loss = losses.d_loss(self.loss, self.D(real, True), self.D(fake, True))
+            loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
             if self.loss == "wgan-gp":
                 out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
                 loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].apply(tape.gradient(loss, self.D.trainables), self.D.trainables)
         return {"d_loss": loss, **out}
 
-    def _train_step(self, reals, z, z_g, alphas):
+    def _train_step(self, reals, z, z_g, alphas, dropout_key):
+        self._step_key, self._d_calls = dropout_key, 0
+        if self.hp.update == "simultaneous":
+            return self._simultaneous_step(reals[0], z[0])
         n_dis = reals.shape[0]
         reuse = z_g is None
         for d in range(n_dis - 1 if reuse else n_dis):
@@ -103,9 +117,21 @@ class GAN:
                     d_out = self._d_update(reals[n_dis - 1], fake, None if alphas is None else alphas[n_dis - 1])
             else:
                 fake = self.G(z_g, True)
-            g_loss = losses.g_loss(self.loss, self.D(fake, True))
+            g_loss = losses.g_loss(self.loss, self._call_D(fake))
         self.opts["G"].apply(tape.gradient(g_loss, self.G.trainables), self.G.trainables)
         return {**d_out, "g_loss": g_loss}
+
+    def _simultaneous_step(self, real, z):
+        """TensorFlow's DCGAN tutorial: G and D gradients from one forward, both applied."""
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.G(z, True)
+            d_real, d_fake = self._call_D(real), self._call_D(fake)
+            g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
+        g_grads = g_tape.gradient(g_loss, self.G.trainables)
+        d_grads = d_tape.gradient(d_loss, self.D.trainables)
+        self.opts["G"].apply(g_grads, self.G.trainables)
+        self.opts["D"].apply(d_grads, self.D.trainables)
+        return {"d_loss": d_loss, "g_loss": g_loss}
 
     def set_lr_factor(self, factor: float) -> None:
         """Scale both learning rates (linear decay), in float64 as torch's Python floats."""
@@ -113,11 +139,12 @@ class GAN:
             opt.lr.assign(opt.base_lr * factor)
 
     def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
-                   alphas: np.ndarray | None = None) -> dict:
+                   alphas: np.ndarray | None = None, dropout_key: int | None = None) -> dict:
         """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
-        D update's fake batch when z_g is None."""
+        D update's fake batch when z_g is None; or one simultaneous update."""
         args = [tf.constant(a, self.dtype) if a is not None else None for a in (reals, z, z_g, alphas)]
-        return {name: float(value) for name, value in self._step_fn(*args).items()}
+        key = None if dropout_key is None else tf.constant(dropout_key, tf.int64)
+        return {name: float(value) for name, value in self._step_fn(*args, key).items()}
 
     # -- inference --------------------------------------------------------------------------
     def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganbench.archs import spec as S
+from ganbench.rng import dropout_threshold, mix32, name_key
 
 PREFIX = "layers."
 
@@ -49,29 +50,90 @@ class SNLinear(SpectralNorm, nn.Linear):
         return F.linear(x, self.normalized_weight(), self.bias)
 
 
-class SNConv2d(SpectralNorm, nn.Conv2d):
+class Conv2d(nn.Conv2d):
+    """Conv2d with asymmetric padding (TensorFlow's 'same' at stride 2) as an explicit F.pad."""
+
+    extra = ()
+
+    def pad(self, x):
+        return F.pad(x, self.extra) if self.extra else x
+
     def forward(self, x):
-        return self._conv_forward(x, self.normalized_weight(), self.bias)
+        return super().forward(self.pad(x))
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d cropping asymmetrically, the adjoint of Conv2d's asymmetric padding."""
+
+    extra = ()
+
+    def forward(self, x):
+        y = super().forward(x)
+        return F.pad(y, self.extra) if self.extra else y
+
+
+class SNConv2d(SpectralNorm, Conv2d):
+    def forward(self, x):
+        return self._conv_forward(self.pad(x), self.normalized_weight(), self.bias)
+
+
+class BatchNorm(nn.modules.batchnorm._BatchNorm):
+    """BatchNorm2d on (N, C, H, W), BatchNorm1d on (N, F): F.batch_norm normalises per dim 1."""
+
+    def _check_input_dim(self, x):
+        if x.dim() not in (2, 4):
+            raise ValueError(f"BatchNorm expects (N, F) or (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+class KeyedDropout(nn.Module):
+    """Dropout whose mask hashes (key of the D call, layer name, element index): see rng.mix32."""
+
+    def __init__(self, layer: S.Dropout):
+        super().__init__()
+        self.layer_key, self.threshold = name_key(layer.name), dropout_threshold(layer.rate)
+        self.scale = 1.0 / (1.0 - layer.rate)
+
+    def forward(self, x, call_key):
+        if not self.training:
+            return x
+        if call_key is None:
+            raise ValueError("dropout in training needs the step's dropout key")
+        index = torch.arange(x.numel(), device=x.device).reshape(x.shape)
+        keep = mix32(index ^ mix32(call_key ^ self.layer_key)) >= self.threshold
+        return x * (keep.to(x.dtype) * self.scale)
 
 
 def make_layer(layer) -> nn.Module:
+    if isinstance(layer, S.Dropout):
+        return KeyedDropout(layer)
     if isinstance(layer, S.Dense):
         module = (SNLinear if layer.sn else nn.Linear)(layer.in_features, layer.out_features, bias=layer.bias)
     elif isinstance(layer, S.Conv):
-        module = (SNConv2d if layer.sn else nn.Conv2d)(
-            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding, bias=layer.bias
+        module = (SNConv2d if layer.sn else Conv2d)(
+            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, min(layer.pads), bias=layer.bias
         )
     elif isinstance(layer, S.ConvT):
-        module = nn.ConvTranspose2d(
-            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, layer.padding, bias=layer.bias
+        module = ConvTranspose2d(
+            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, min(layer.pads), bias=layer.bias
         )
     elif isinstance(layer, S.BatchNorm):
-        module = nn.BatchNorm2d(layer.num_features, eps=layer.eps, momentum=layer.momentum)
+        module = BatchNorm(layer.num_features, eps=layer.eps, momentum=layer.momentum)
     else:
         raise TypeError(f"torch backend cannot build {layer!r}")
     if getattr(layer, "sn", False):
         module.init_sn(layer)
+    if isinstance(layer, (S.Conv, S.ConvT)):
+        module.extra = extra_padding(layer)
     return module
+
+
+def extra_padding(layer) -> tuple:
+    """F.pad widths (left, right, top, bottom) on top of PyTorch's symmetric min(before, after):
+    zeros added before a Conv, negative (a crop) after a ConvT."""
+    before, after = layer.pads
+    low = min(before, after)
+    sign = 1 if isinstance(layer, S.Conv) else -1
+    return (sign * (before - low), sign * (after - low)) * 2 if before != after else ()
 
 
 def activation(layer: S.Act):
@@ -101,9 +163,9 @@ def stateless(layer):
     raise TypeError(f"torch backend cannot build {layer!r}")
 
 
-def run(calls, x):
+def run(calls, x, call_key=None):
     for call in calls:
-        x = call(x)
+        x = call(x, call_key) if isinstance(call, KeyedDropout) else call(x)
     return x
 
 
@@ -129,8 +191,9 @@ class Network(nn.Module):
                 calls.append(stateless(layer))
         return calls
 
-    def forward(self, x):
-        return run(self.calls, x)
+    def forward(self, x, call_key=None):
+        """call_key: int64 scalar tensor keying the dropout masks of this call (training only)."""
+        return run(self.calls, x, call_key)
 
 
 def build_network(net: S.Network) -> Network:

@@ -6,6 +6,7 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.torch import losses
 from ganbench.backends.torch.nets import PREFIX, build_network, export_canonical, load_canonical
+from ganbench.rng import mix32
 
 NAME = "torch"
 DEFAULT_MODE = "eager"
@@ -27,7 +28,7 @@ def default_device() -> str:
 class GAN:
     """Generator, discriminator and their Adam optimisers, with PyTorch semantics throughout.
 
-    `hp` needs lr_g, lr_d, beta1, beta2, eps, loss and gp_lambda. Arrays cross the boundary as
+    `hp` needs lr_g, lr_d, beta1, beta2, eps, loss, update and gp_lambda. Arrays cross the boundary as
     numpy NHWC.
     """
 
@@ -52,6 +53,7 @@ class GAN:
         self.train_G, self.train_D = self.G, self.D
         if self.mode == "compiled":
             self.train_G, self.train_D = torch.compile(self.G), torch.compile(self.D)
+        self._step_key, self._d_calls = None, 0  # dropout keys of the current step's D calls
         self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
             key: torch.optim.Adam(module.parameters(), lr=self.base_lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
@@ -72,9 +74,17 @@ class GAN:
         return images.detach().permute(0, 2, 3, 1).cpu().numpy()
 
     # -- training ---------------------------------------------------------------------------
+    def _call_D(self, images: torch.Tensor) -> torch.Tensor:
+        """A training forward of D; its dropout masks are keyed by the step and the call's rank."""
+        call_key = None
+        if self._step_key is not None:
+            call_key = mix32(self._step_key ^ self._d_calls)
+            self._d_calls += 1
+        return self.train_D(images, call_key)
+
     def _d_update(self, real: torch.Tensor, fake: torch.Tensor, alpha) -> dict:
         fake = fake.detach()
-        loss = losses.d_loss(self.loss, self.train_D(real), self.train_D(fake))
+        loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
         out = {}
         if self.loss == "wgan-gp":
             out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
@@ -91,15 +101,21 @@ class GAN:
                 group["lr"] = self.base_lrs[key] * factor
 
     def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
-                   alphas: np.ndarray | None = None) -> dict:
-        """n_dis D updates then one G update.
+                   alphas: np.ndarray | None = None, dropout_key: int | None = None) -> dict:
+        """n_dis D updates then one G update (hp.update 'alternating'), or one forward of G and D
+        whose losses update both ('simultaneous').
 
         reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim].
         z_g: float32 [B_g, z_dim], the G update's own noise; None: the G update reuses the fake
         batch of the last D update (as pytorch/examples dcgan does), scored by the updated D.
         alphas: float32 [n_dis, B] in [0, 1], WGAN-GP's interpolation weights.
+        dropout_key: the step's key of D's dropout masks (rng.dropout_step_key).
         """
+        self._d_calls = 0
+        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
         reals_t, z_t = self._tensor(reals, nhwc=True), self._tensor(z)
+        if self.hp.update == "simultaneous":
+            return self._simultaneous_step(reals_t[0], z_t[0])
         alphas_t = self._tensor(alphas) if alphas is not None else [None] * len(reals_t)
         n_dis = len(reals_t)
         for d in range(n_dis):
@@ -109,12 +125,26 @@ class GAN:
         if z_g is not None:
             fake = self.train_G(self._tensor(z_g))
         self.D.requires_grad_(False)  # the G step needs dL/dfake only, not D's weight gradients
-        g_loss = losses.g_loss(self.loss, self.train_D(fake))
+        g_loss = losses.g_loss(self.loss, self._call_D(fake))
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.opts["G"].step()
         self.D.requires_grad_(True)
         return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item()}
+
+    def _simultaneous_step(self, real: torch.Tensor, z: torch.Tensor) -> dict:
+        """TensorFlow's DCGAN tutorial: one G forward and D on real and fake; G's gradient from
+        its loss, D's from its own, both from that forward, both applied."""
+        fake = self.train_G(z)
+        d_real, d_fake = self._call_D(real), self._call_D(fake)
+        d_loss, g_loss = losses.d_loss(self.loss, d_real, d_fake), losses.g_loss(self.loss, d_fake)
+        for opt in self.opts.values():
+            opt.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.G.parameters()), retain_graph=True)
+        d_loss.backward(inputs=list(self.D.parameters()))
+        for opt in self.opts.values():
+            opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
