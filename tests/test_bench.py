@@ -7,10 +7,11 @@ import pytest
 
 from ganbench.archs import build_spec
 from ganbench.archs.flops import train_step_flops
-from ganbench.bench.report import run
+from ganbench.bench.report import PHASES, run
+from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
-FIELDS = {"model", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
+FIELDS = {"preset", "model", "step", "image_size", "phases_s", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
           "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
           "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
           "peak_rss_mb"}
@@ -27,9 +28,12 @@ def test_rows_are_complete_and_consistent(bench):
     assert json.loads((out / "bench.json").read_text()) == result
     rows = result["rows"]
     assert [(r["backend"], r["mode"]) for r in rows] == [("torch", "eager"), ("tf", "eager"), ("tf", "graph")]
-    flops = train_step_flops(build_spec("dcgan", 1), 8)
+    flops = train_step_flops(build_spec("dcgan", 1), TrainConfig(batch_size=8))
     for r in rows:
         assert set(r) == FIELDS, r.get("error")
+        assert (r["preset"], r["model"], r["image_size"]) == ("dcgan", "dcgan", 32)
+        assert r["step"] == "alternating, n_dis 1, loss ns, G batch reused"
+        assert list(r["phases_s"]) == list(PHASES) and all(t > 0 for t in r["phases_s"].values())
         assert r["batch_size"] == 8 and r["timed_steps"] == 3 and r["warmup_steps"] == 1
         assert r["min_step_s"] <= r["median_step_s"] <= r["max_step_s"]
         assert r["img_per_s"] == pytest.approx(8 / r["median_step_s"])
@@ -43,9 +47,13 @@ def test_rows_are_complete_and_consistent(bench):
 def test_report_names_modes_and_the_faster_backend(bench):
     out, result = bench
     report = (out / "report.md").read_text()
-    assert report.count("| dcgan |") == 3
+    assert report.count("| dcgan |") == 6  # the timing table and the breakdown
     assert "tf graph: tf.function graph, jit_compile=False (no XLA)" in report
-    assert "- dcgan, batch 8: " in report and "x faster than" in report
+    assert "- dcgan: dcgan at 32x32; alternating, n_dis 1, loss ns, G batch reused" in report
+    best = {b: max((r for r in result["rows"] if r["backend"] == b), key=lambda r: r["img_per_s"]) for b in ("torch", "tf")}
+    fast, slow = sorted(best.values(), key=lambda r: -r["img_per_s"])
+    assert (f"- dcgan, batch 8: {fast['backend']} ({fast['mode']}) is {fast['img_per_s'] / slow['img_per_s']:.2f}x "
+            f"faster than {slow['backend']} ({slow['mode']})." in report)
     assert result["machine"]["cpu"] in report
     assert "![img/s per configuration](img_per_s.png)" in report
 
@@ -55,9 +63,9 @@ def test_plot_has_one_bar_per_configuration(bench):
 
     out, _ = bench
     image = np.asarray(Image.open(out / "img_per_s.png").convert("RGB"))
-    assert image.shape == (30 + 3 * 22 + 10, 640, 3)
+    assert image.shape == (30 + 3 * 22 + 10, 720, 3)
     torch_orange, tf_amber = (238, 76, 44), (255, 143, 0)
-    column = image[:, 232]  # just right of the labels: every bar starts here
+    column = image[:, 302]  # just right of the labels: every bar starts here
     assert (column == torch_orange).all(axis=1).sum() == 17  # rows y+3 .. y+19 inclusive
     assert (column == tf_amber).all(axis=1).sum() == 34
 

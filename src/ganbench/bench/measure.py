@@ -1,10 +1,11 @@
 """One benchmark configuration, measured in this process: `python -m ganbench.bench.measure JSON`.
 
-The step is ganbench's own training step on real MNIST batches from the same numpy init in both
-backends. Warm-up steps are excluded (the first one, which traces or compiles, is reported on its
-own); each timed step returns Python floats, so the work has finished (and the device is
-synchronised) when the timer stops. Peak memory is the process's maximum RSS, so every
-configuration gets a fresh process.
+The step is ganbench's own training step of a preset, on the preset's dataset, from the same
+numpy init, data order and noise in both backends. Warm-up steps are excluded (the first one,
+which traces or compiles, is reported on its own); each timed step returns Python floats, so the
+work has finished (and the device is synchronised) when the timer stops. Drawing the step's
+inputs (batch and noise, numpy) is timed apart, as the "data" part of the breakdown. Peak memory is
+the process's maximum RSS, so every configuration gets a fresh process.
 """
 
 import json
@@ -19,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from ganbench import data
-from ganbench.archs import build_spec
 from ganbench.archs.flops import train_step_flops
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
-from ganbench.rng import STREAM_NOISE_D, normal_noise
+from ganbench.presets import apply_preset
+from ganbench.training import loop
 
 
 def cpu_name() -> str:
@@ -77,33 +78,64 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def measure(model: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None) -> dict:
+def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0) -> TrainConfig:
+    """The preset's training configuration, run in `backend` and `mode`; batch_size 0 keeps the
+    preset's."""
+    config = apply_preset(TrainConfig(), preset).replace(backend=backend, mode=mode)
+    return config.replace(batch_size=batch_size or config.batch_size).validate()
+
+
+def quartile_spread(times: list) -> tuple:
+    median = statistics.median(times)
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [median, median, median]
+    return median, quartiles[2] - quartiles[0]
+
+
+def phase_breakdown(gan, inputs: dict, repeats: int) -> dict:
+    """Median seconds of each part of an update run alone (after one warm-up call each)."""
+    out = {}
+    for name, fn in gan.phase_fns(**inputs).items():
+        fn()
+        out[name] = statistics.median(timed(fn) for _ in range(repeats))
+    return out
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
+            phase_repeats: int = 5) -> dict:
     module = get_backend(backend)
-    images, _ = data.load("mnist", "train", data_dir)
-    stream = data.BatchStream(data.pad_to(images, 32), batch_size, seed=0)
-    spec = build_spec(model, 1)
-    config = TrainConfig(model=model, backend=backend, batch_size=batch_size, mode=mode)
+    config = bench_config(preset, backend, mode, batch_size)
+    images = loop.training_images(config, data_dir)
+    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
+    stream = data.BatchStream(images, config.batch_size, seed=config.seed)
+    spec = loop.spec_for_config(config)
     rss_before = peak_rss_mb()
-    gan = module.GAN(spec, {"nets": init_gan(spec, 0)}, config, mode=mode)
-    times = []
+    gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
+    step_times, data_times = [], []
     for step in range(warmup + steps):
-        reals = stream.batch(step)[None]
-        z = normal_noise(0, STREAM_NOISE_D, (1, batch_size, spec.z_dim), step)
         start = time.perf_counter()
-        gan.train_step(reals, z)
-        times.append(time.perf_counter() - start)
-    timed = times[warmup:]
-    median = statistics.median(timed)
-    quartiles = statistics.quantiles(timed, n=4) if len(timed) > 1 else [median, median, median]
-    flops = train_step_flops(spec, batch_size)
+        inputs = loop.step_inputs(config, stream, spec, step)
+        data_times.append(time.perf_counter() - start)
+        step_times.append(timed(lambda: gan.train_step(**inputs)))
+    median, iqr = quartile_spread(step_times[warmup:])
+    phases = {"data": statistics.median(data_times[warmup:]), **phase_breakdown(gan, inputs, phase_repeats)}
+    flops = train_step_flops(spec, config)
     matmul = matmul_gflops(backend)
+    timed_steps = step_times[warmup:]
     return {
-        "model": model, "backend": backend, "mode": gan.mode, "mode_detail": module.MODES[gan.mode],
-        "batch_size": batch_size, "framework": module.framework_version(), "threads": threads(backend),
+        "preset": preset, "model": config.model, "backend": backend, "mode": gan.mode,
+        "mode_detail": module.MODES[gan.mode], "batch_size": config.batch_size,
+        "step": f"{config.update}, n_dis {config.n_dis}, loss {config.loss}, G batch {config.batch_size_g or 'reused'}",
+        "image_size": config.image_size, "framework": module.framework_version(), "threads": threads(backend),
         "warmup_steps": warmup, "timed_steps": steps,
-        "first_step_s": times[0], "median_step_s": median, "iqr_step_s": quartiles[2] - quartiles[0],
-        "min_step_s": min(timed), "max_step_s": max(timed),
-        "img_per_s": batch_size / median,
+        "first_step_s": step_times[0], "median_step_s": median, "iqr_step_s": iqr,
+        "min_step_s": min(timed_steps), "max_step_s": max(timed_steps),
+        "img_per_s": config.batch_size / median, "phases_s": phases,
         "step_gflop": flops / 1e9, "achieved_gflops": flops / median / 1e9,
         "matmul_gflops": matmul, "fraction_of_matmul_rate": flops / median / 1e9 / matmul,
         "rss_after_import_mb": rss_before, "peak_rss_mb": peak_rss_mb(),

@@ -15,8 +15,10 @@ from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write
 from ganbench.images import save_png
 
-COLUMNS = ("model", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
+COLUMNS = ("preset", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
            "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")
+PHASES = ("data", "G forward", "D forward/backward", "G update", "optimiser")
+DEFAULT_PRESETS = ("dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial")
 
 
 def run_config(config: dict, timeout: float) -> dict:
@@ -31,15 +33,16 @@ def run_config(config: dict, timeout: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(models, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
+def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
         timeout: float = 900) -> dict:
+    """batch_sizes: [0] keeps each preset's own batch size."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise GanbenchError(f"output directory {out} is not empty")
     configs = [
-        {"model": m, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
+        {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
          "data_dir": str(data_dir) if data_dir else None}
-        for m, b, mode, bs in itertools.product(models, backends, modes, batch_sizes)
+        for p, bs, b, mode in itertools.product(presets, batch_sizes, backends, modes)
         if not (b == "torch" and mode == "graph")  # PyTorch has no graph mode short of compiling
     ]
     started = time.time()
@@ -55,7 +58,7 @@ PLOT = "img_per_s.png"
 BAR_COLOURS = {"torch": (238, 76, 44), "tf": (255, 143, 0)}
 
 
-def bar_chart(rows: list, width: int = 640, bar: int = 22) -> np.ndarray:
+def bar_chart(rows: list, width: int = 720, bar: int = 22) -> np.ndarray:
     """Horizontal bars of img/s, one per measured configuration, labelled; uint8 HxWx3."""
     from PIL import Image, ImageDraw
 
@@ -64,10 +67,10 @@ def bar_chart(rows: list, width: int = 640, bar: int = 22) -> np.ndarray:
     image = Image.new("RGB", (width, 30 + bar * max(len(measured), 1) + 10), "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 8), "training img/s (higher is better)", fill="black")
-    label_w, max_bar = 230, width - 230 - 70
+    label_w, max_bar = 300, width - 300 - 70
     for i, r in enumerate(measured):
         y = 30 + i * bar
-        draw.text((10, y + 5), f"{r['model']} {r['backend']} {r['mode']} b{r['batch_size']}", fill="black")
+        draw.text((10, y + 5), f"{r['preset']} {r['backend']} {r['mode']} b{r['batch_size']}", fill="black")
         length = max(1, int(max_bar * r["img_per_s"] / top))
         draw.rectangle([label_w, y + 3, label_w + length, y + bar - 3], fill=BAR_COLOURS.get(r["backend"], (90, 90, 90)))
         draw.text((label_w + length + 6, y + 5), f"{r['img_per_s']:.0f}", fill="black")
@@ -88,19 +91,28 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"| {r['model']} | {r['backend']} | {r['mode']} | {r['batch_size']} | failed: {r['error']} |")
+            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size'] or 'preset'} | failed: {r['error']} |")
             continue
         lines.append(
-            f"| {r['model']} | {r['backend']} {r['framework']} | {r['mode']} | {r['batch_size']} | {r['first_step_s']:.2f} "
+            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {r['batch_size']} | {r['first_step_s']:.2f} "
             f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
             f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
         )
-    modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['threads']} threads": None
-             for r in result["rows"] if "error" not in r}
-    lines += ["", "Modes:", *modes]
+    measured = [r for r in result["rows"] if "error" not in r]
+    modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['threads']} threads": None for r in measured}
+    steps = {f"- {r['preset']}: {r['model']} at {r['image_size']}x{r['image_size']}; {r['step']}": None for r in measured}
+    lines += ["", "Modes:", *modes, "", "Steps:", *steps]
+    lines += ["", "Breakdown: median seconds of each part of an update run alone, in the row's mode "
+              "(the parts overlap: the G update repeats the G forward, so they need not sum to the step).", "",
+              "| preset | backend | mode | batch | step | " + " | ".join(PHASES) + " |",
+              "|" + "---|" * (5 + len(PHASES))]
+    for r in measured:
+        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['median_step_s']:.3f} | "
+                     + " | ".join(f"{r['phases_s'][p]:.3f}" for p in PHASES) + " |")
     lines += ["", *comparisons(result["rows"]), ""]
     lines.append(
-        "Each row ran in a fresh process: warm-up steps excluded (the first step, with any tracing or "
+        "Each row ran in a fresh process on the preset's data, from the same init, data order and noise in both "
+        "backends: warm-up steps excluded (the first step, with any tracing or "
         "compilation, is shown apart), median and interquartile range of the timed steps, img/s = batch / median "
         "step. GFLOP/s counts convolutions and dense layers analytically (ganbench.archs.flops); 'of matmul' "
         "divides it by the same framework's 2048x2048 float32 matmul rate measured in the same process. "
@@ -110,19 +122,19 @@ def markdown(result: dict) -> str:
 
 
 def comparisons(rows: list) -> list:
-    """Per (model, batch): each backend's fastest mode, and the ratio between the two."""
+    """Per (preset, batch): each backend's fastest mode, and the ratio between the two."""
     best = {}
     for r in rows:
         if "error" in r:
             continue
-        key = (r["model"], r["batch_size"])
+        key = (r["preset"], r["batch_size"])
         current = best.setdefault(key, {}).get(r["backend"])
         if current is None or r["img_per_s"] > current["img_per_s"]:
             best[key][r["backend"]] = r
     out = []
-    for (model, batch), by_backend in best.items():
+    for (preset, batch), by_backend in best.items():
         if len(by_backend) == 2:
             fast, slow = sorted(by_backend.values(), key=lambda r: -r["img_per_s"])
-            out.append(f"- {model}, batch {batch}: {fast['backend']} ({fast['mode']}) is "
+            out.append(f"- {preset}, batch {batch}: {fast['backend']} ({fast['mode']}) is "
                        f"{fast['img_per_s'] / slow['img_per_s']:.2f}x faster than {slow['backend']} ({slow['mode']}).")
     return out

@@ -146,6 +146,42 @@ class GAN:
         key = None if dropout_key is None else tf.constant(dropout_key, tf.int64)
         return {name: float(value) for name, value in self._step_fn(*args, key).items()}
 
+    # -- benchmark breakdown ----------------------------------------------------------------
+    def phase_fns(self, reals: np.ndarray, z: np.ndarray, dropout_key: int | None = None, **_) -> dict:
+        """See the torch backend; each part is its own tf.function in graph and compiled modes."""
+        real, z = tf.constant(reals[0], self.dtype), tf.constant(z[0], self.dtype)
+        self._step_key = None if dropout_key is None else tf.constant(dropout_key, tf.int64)
+        fake = self.G(z, True)
+        grads = {}
+
+        def d_forward_backward():
+            with tf.GradientTape() as tape:
+                loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
+            return tape.gradient(loss, self.D.trainables)
+
+        def g_update():
+            with tf.GradientTape() as tape:
+                loss = losses.g_loss(self.loss, self._call_D(self.G(z, True)))
+            return tape.gradient(loss, self.G.trainables)
+
+        def optimiser(d_grads, g_grads):
+            self.opts["D"].apply(d_grads, self.D.trainables)
+            self.opts["G"].apply(g_grads, self.G.trainables)
+            return self.opts["G"].step
+
+        compile_ = (lambda f: f) if self.mode == "eager" else (
+            lambda f: tf.function(f, jit_compile=self.mode == "compiled"))
+        fns = {"G forward": compile_(lambda: self.G(z, True)), "D forward/backward": compile_(d_forward_backward),
+               "G update": compile_(g_update), "optimiser": compile_(optimiser)}
+        grads["D"], grads["G"] = fns["D forward/backward"](), fns["G update"]()
+        finish = lambda out: tf.nest.map_structure(lambda t: t.numpy(), out)  # noqa: E731  host sync
+        return {
+            "G forward": lambda: finish(fns["G forward"]()),
+            "D forward/backward": lambda: finish(fns["D forward/backward"]()),
+            "G update": lambda: finish(fns["G update"]()),
+            "optimiser": lambda: finish(fns["optimiser"](grads["D"], grads["G"])),
+        }
+
     # -- inference --------------------------------------------------------------------------
     def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
         return self._generate_fn(tf.constant(z, self.dtype), training).numpy()

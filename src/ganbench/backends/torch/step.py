@@ -146,6 +146,36 @@ class GAN:
             opt.step()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
+    # -- benchmark breakdown ----------------------------------------------------------------
+    def phase_fns(self, reals: np.ndarray, z: np.ndarray, dropout_key: int | None = None, **_) -> dict:
+        """The parts of an update, each a zero-argument callable that ends with a host sync (for
+        `ganbench bench`): G forward; D forward and backward on real and fake; the G update (G
+        forward, D forward, backward through both); both Adam steps. Each runs alone, in this
+        GAN's mode; the optimiser part moves the weights."""
+        real, z = self._tensor(reals, nhwc=True)[0], self._tensor(z)[0]
+        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
+        fake = self.train_G(z).detach()
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+
+        def d_forward_backward():
+            losses.d_loss(self.loss, self._call_D(real), self._call_D(fake)).backward()
+            sync()
+
+        def g_update():
+            self.D.requires_grad_(False)
+            losses.g_loss(self.loss, self._call_D(self.train_G(z))).backward()
+            self.D.requires_grad_(True)
+            sync()
+
+        def optimiser():
+            self.opts["D"].step()
+            self.opts["G"].step()
+            sync()
+
+        d_forward_backward(), g_update()  # every gradient exists before the optimiser runs
+        return {"G forward": lambda: (self.train_G(z), sync()), "D forward/backward": d_forward_backward,
+                "G update": g_update, "optimiser": optimiser}
+
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
