@@ -45,3 +45,22 @@ def real_batches(mnist_train):
 
     stream = data.BatchStream(data.pad_to(mnist_train[0], 32), 64, seed=0)
     return np.stack([stream.batch(i) for i in range(5)])[:, None]
+
+
+@pytest.fixture(scope="module")
+def quick_classifier(tmp_path_factory, data_dir):
+    """A classifier trained on 6000 MNIST images, in a private cache (not the user's) that
+    GANBENCH_CACHE names until the module's tests are done (subprocesses see it too)."""
+    import os
+
+    from ganbench.metrics.classifier import load_classifier, train_classifier
+
+    saved = os.environ.get("GANBENCH_CACHE")
+    os.environ["GANBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    meta = train_classifier("mnist", data_dir, epochs=1, progress=False, subset=6000)
+    assert meta["test_accuracy"] > 0.93
+    yield load_classifier("mnist")
+    if saved is None:
+        del os.environ["GANBENCH_CACHE"]
+    else:
+        os.environ["GANBENCH_CACHE"] = saved

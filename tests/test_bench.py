@@ -83,3 +83,39 @@ def test_refuses_a_used_output_directory(tmp_path):
     (tmp_path / "o" / "keep.txt").write_text("x")
     with pytest.raises(GanbenchError, match="is not empty"):
         run(["dcgan"], ["torch"], ["eager"], [8], 1, 1, tmp_path / "o")
+
+
+@pytest.fixture(scope="module")
+def quality(tmp_path_factory, data_dir, quick_classifier):
+    from ganbench.bench.report import run_quality
+
+    out = tmp_path_factory.mktemp("quality") / "out"
+    return out, run_quality(["dcgan"], ["torch", "tf"], ["default"], minutes=0.1, evals=2, eval_n=300, out=out,
+                            data_dir=data_dir)
+
+
+def test_quality_runs_are_complete_and_start_from_the_same_init(quality):
+    out, result = quality
+    assert json.loads((out / "quality.json").read_text()) == result
+    runs = result["runs"]
+    assert [(r["backend"], r["mode"]) for r in runs] == [("torch", "eager"), ("tf", "graph")], runs
+    for r in runs:
+        curve = r["curve"]
+        assert len(curve) == 3 and curve[0]["seconds"] == 0 and curve[0]["step"] == 0
+        assert curve[1]["seconds"] >= 3.0 and curve[2]["seconds"] >= 6.0 and curve[2]["step"] == r["steps"] > 0
+        assert all(a["step"] < b["step"] and a["seconds"] < b["seconds"] for a, b in zip(curve, curve[1:]))
+        assert all(np.isfinite(p["fid"]) and p["fid"] > 0 for p in curve)
+    # the same init weights and fixed noise: the untrained generators score alike
+    assert runs[0]["curve"][0]["fid"] == pytest.approx(runs[1]["curve"][0]["fid"], rel=1e-3)
+
+
+def test_quality_report_and_plot(quality):
+    from PIL import Image
+
+    out, result = quality
+    report = (out / "quality.md").read_text()
+    assert "![dcgan](quality-dcgan.png)" in report and report.count("| dcgan |") == 2
+    image = np.asarray(Image.open(out / "quality-dcgan.png").convert("RGB"))
+    assert image.shape == (400, 640, 3)
+    for colour in ((238, 76, 44), (255, 143, 0)):  # one line per run
+        assert (image == colour).all(axis=2).sum() > 50

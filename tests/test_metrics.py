@@ -92,24 +92,6 @@ def test_score_and_coverage_extremes():
 
 
 @pytest.fixture(scope="module")
-def quick_classifier(tmp_path_factory, data_dir):
-    """A classifier trained on 6000 MNIST images, in a private cache (not the user's)."""
-    import os
-
-    from ganbench.metrics.classifier import load_classifier, train_classifier
-
-    saved = os.environ.get("GANBENCH_CACHE")
-    os.environ["GANBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    meta = train_classifier("mnist", data_dir, epochs=1, progress=False, subset=6000)
-    assert meta["test_accuracy"] > 0.93
-    yield load_classifier("mnist")
-    if saved is None:
-        del os.environ["GANBENCH_CACHE"]
-    else:
-        os.environ["GANBENCH_CACHE"] = saved
-
-
-@pytest.fixture(scope="module")
 def mnist_test(data_dir):
     return data.load("mnist", "test", data_dir)
 

@@ -310,13 +310,21 @@ def add_bench(sub) -> None:
                    help=f"comma-separated presets ({', '.join(preset_names())}); "
                    "default dcgan,dcgan_pytorch_example,dcgan_tf_tutorial")
     p.add_argument("--backends", default="torch,tf", help="comma-separated backends; default torch,tf")
-    p.add_argument("--modes", default="eager,graph,compiled",
-                   help="comma-separated modes (graph is tf only); default eager,graph,compiled")
+    p.add_argument("--modes", help="comma-separated modes (graph is tf only); default eager,graph,compiled "
+                   "(with --quality: each backend's default, torch eager and tf graph)")
     p.add_argument("--batch-sizes", default="0", help="comma-separated batch sizes; default 0: each preset's own "
                    "(64, or 256 for dcgan_tf_tutorial)")
     p.add_argument("--steps", type=positive_int, default=8, help="timed steps per configuration; default 8")
     p.add_argument("--warmup", type=positive_int, default=2, help="untimed steps first; default 2")
-    p.add_argument("--timeout", type=positive_int, default=900, help="seconds allowed per configuration; default 900")
+    p.add_argument("--timeout", type=positive_int, default=900, help="seconds allowed per configuration; default 900 "
+                   "(--quality allows the budget plus an hour)")
+    p.add_argument("--quality", action="store_true", help="instead of timing steps, train each (preset, backend, "
+                   "mode) for --minutes from the same init and plot the classifier FD against training seconds "
+                   "(needs the dataset's classifier: ganbench classifier train); writes quality.json, quality.md "
+                   "and quality-<preset>.png")
+    p.add_argument("--minutes", type=positive_float, default=2.0, help="--quality: training budget per run; default 2")
+    p.add_argument("--evals", type=positive_int, default=6, help="--quality: scores per run after the one at 0 s; default 6")
+    p.add_argument("--eval-n", type=positive_int, default=2000, help="--quality: samples per score; default 2000")
     p.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
     p.add_argument("--out", type=Path, default=Path("bench"), help="output directory (new or empty); default bench")
     p.set_defaults(func=cmd_bench)
@@ -334,11 +342,17 @@ def comma_list(text: str, known, what: str) -> list:
 
 def cmd_bench(args) -> int:
     from ganbench.backends import BACKENDS
-    from ganbench.bench.report import run
+    from ganbench.bench.report import run, run_quality
 
     presets = comma_list(args.presets.replace("-", "_"), preset_names(), "preset")
     backends = comma_list(args.backends, BACKENDS, "backend")
-    modes = comma_list(args.modes, ("eager", "graph", "compiled"), "mode")
+    default_modes = "default" if args.quality else "eager,graph,compiled"
+    modes = comma_list(args.modes or default_modes, ("default", "eager", "graph", "compiled"), "mode")
+    if args.quality:
+        result = run_quality(presets, backends, modes, args.minutes, args.evals, args.eval_n, args.out, args.data_dir,
+                             args.minutes * 60 + 3600)
+        print((args.out / "quality.md").read_text())
+        return 1 if any("error" in r for r in result["runs"]) else 0
     try:
         batches = [non_negative_int(b) for b in args.batch_sizes.split(",")]
     except argparse.ArgumentTypeError as exc:

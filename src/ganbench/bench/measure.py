@@ -85,6 +85,13 @@ def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0) -> T
     return config.replace(batch_size=batch_size or config.batch_size).validate()
 
 
+def prepared(config: TrainConfig, data_dir) -> tuple:
+    """(config with the data's size and channels, spec, batch stream) of a bench configuration."""
+    images = loop.training_images(config, data_dir)
+    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
+    return config, loop.spec_for_config(config), data.BatchStream(images, config.batch_size, seed=config.seed)
+
+
 def quartile_spread(times: list) -> tuple:
     median = statistics.median(times)
     quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [median, median, median]
@@ -109,11 +116,7 @@ def timed(fn) -> float:
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
             phase_repeats: int = 5) -> dict:
     module = get_backend(backend)
-    config = bench_config(preset, backend, mode, batch_size)
-    images = loop.training_images(config, data_dir)
-    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
-    stream = data.BatchStream(images, config.batch_size, seed=config.seed)
-    spec = loop.spec_for_config(config)
+    config, spec, stream = prepared(bench_config(preset, backend, mode, batch_size), data_dir)
     rss_before = peak_rss_mb()
     gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
     step_times, data_times = [], []

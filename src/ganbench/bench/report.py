@@ -21,8 +21,9 @@ PHASES = ("data", "G forward", "D forward/backward", "G update", "optimiser")
 DEFAULT_PRESETS = ("dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial")
 
 
-def run_config(config: dict, timeout: float) -> dict:
-    cmd = [sys.executable, "-m", "ganbench.bench.measure", json.dumps(config)]
+def run_config(config: dict, timeout: float, module: str = "ganbench.bench.measure") -> dict:
+    """`module`'s measurement of `config` in a fresh process; a failure becomes the row's error."""
+    cmd = [sys.executable, "-m", module, json.dumps(config)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -33,17 +34,26 @@ def run_config(config: dict, timeout: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
-        timeout: float = 900) -> dict:
-    """batch_sizes: [0] keeps each preset's own batch size."""
+def check_empty(out: Path) -> Path:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise GanbenchError(f"output directory {out} is not empty")
+    return out
+
+
+def combinations(presets, backends, modes) -> list:
+    """(preset, backend, mode) in order; PyTorch has no graph mode short of compiling."""
+    return [(p, b, m) for p, b, m in itertools.product(presets, backends, modes) if not (b == "torch" and m == "graph")]
+
+
+def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
+        timeout: float = 900) -> dict:
+    """batch_sizes: [0] keeps each preset's own batch size."""
+    out = check_empty(out)
     configs = [
         {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
          "data_dir": str(data_dir) if data_dir else None}
-        for p, bs, b, mode in itertools.product(presets, batch_sizes, backends, modes)
-        if not (b == "torch" and mode == "graph")  # PyTorch has no graph mode short of compiling
+        for p, b, mode in combinations(presets, backends, modes) for bs in batch_sizes
     ]
     started = time.time()
     rows = [run_config(c, timeout) for c in tqdm(configs, desc="bench", unit="config")]
@@ -138,3 +148,71 @@ def comparisons(rows: list) -> list:
             out.append(f"- {preset}, batch {batch}: {fast['backend']} ({fast['mode']}) is "
                        f"{fast['img_per_s'] / slow['img_per_s']:.2f}x faster than {slow['backend']} ({slow['mode']}).")
     return out
+
+
+def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: int, out: Path, data_dir=None,
+                timeout: float = 3600) -> dict:
+    """Each (preset, backend, mode) trains for `minutes` in a fresh process, scored `evals` times."""
+    out = check_empty(out)
+    configs = [{"preset": p, "backend": b, "mode": m, "seconds": minutes * 60, "evals": evals, "eval_n": eval_n,
+                "data_dir": str(data_dir) if data_dir else None} for p, b, m in combinations(presets, backends, modes)]
+    started = time.time()
+    runs = [run_config(c, timeout, "ganbench.bench.quality") for c in tqdm(configs, desc="quality", unit="run")]
+    result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "runs": runs}
+    atomic_write(out / "quality.json", (json.dumps(result, indent=2) + "\n").encode())
+    for preset in presets:
+        save_png(line_chart([r for r in runs if r["preset"] == preset and "error" not in r], preset),
+                 out / f"quality-{preset}.png")
+    atomic_write(out / "quality.md", quality_markdown(result, presets).encode())
+    return result
+
+
+LINE_COLOURS = [(238, 76, 44), (255, 143, 0), (60, 110, 200), (40, 160, 90), (140, 70, 170), (90, 90, 90)]
+
+
+def line_chart(runs: list, title: str, width: int = 640, height: int = 400) -> np.ndarray:
+    """Classifier FD against training seconds, one line per run, legend at the top right."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = 60, 30, width - 20, height - 40
+    points = [(p["seconds"], p["fid"]) for r in runs for p in r["curve"]]
+    x_max = max((x for x, _ in points), default=1.0) or 1.0
+    y_max = max((y for _, y in points), default=1.0) * 1.05 or 1.0
+    to_xy = lambda x, y: (left + (right - left) * x / x_max, bottom - (bottom - top) * y / y_max)  # noqa: E731
+    draw.text((left, 8), f"{title}: classifier FD (lower is better) vs training seconds", fill="black")
+    draw.line([(left, top), (left, bottom), (right, bottom)], fill="black")
+    for i in range(5):
+        x, y = x_max * i / 4, y_max * i / 4
+        draw.text((to_xy(x, 0)[0] - 10, bottom + 6), f"{x:.0f}", fill="black")
+        draw.text((8, to_xy(0, y)[1] - 6), f"{y:.0f}", fill="black")
+    draw.text(((left + right) // 2 - 30, height - 16), "seconds", fill="black")
+    for i, r in enumerate(runs):
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        xy = [to_xy(p["seconds"], p["fid"]) for p in r["curve"]]
+        draw.line(xy, fill=colour, width=2)
+        for x, y in xy:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        draw.text((right - 170, top + 4 + 14 * i), f"{r['backend']} {r['mode']} ({r['steps']} steps)", fill=colour)
+    return np.asarray(image)
+
+
+def quality_markdown(result: dict, presets) -> str:
+    m = result["machine"]
+    lines = ["# ganbench bench --quality", "",
+             f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}.", ""]
+    for preset in presets:
+        lines += [f"![{preset}](quality-{preset}.png)", ""]
+    lines += ["| preset | backend | mode | batch | budget (s) | steps | first FD | final FD |", "|" + "---|" * 8]
+    for r in result["runs"]:
+        if "error" in r:
+            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | failed: {r['error']} |")
+            continue
+        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['budget_s']:.0f} | "
+                     f"{r['steps']} | {r['curve'][0]['fid']:.1f} | {r['curve'][-1]['fid']:.1f} |")
+    lines += ["", "Each run trained in a fresh process from the same init, data order and noise. The clock counts "
+              "input drawing and training steps (first-step tracing or compilation included) and stops while "
+              "samples are scored: the classifier Fréchet distance of the run's eval_n samples against the test "
+              "split (`ganbench eval`'s fid)."]
+    return "\n".join(lines) + "\n"

@@ -53,6 +53,10 @@ class GAN:
         self.train_G, self.train_D = self.G, self.D
         if self.mode == "compiled":
             self.train_G, self.train_D = torch.compile(self.G), torch.compile(self.D)
+            if hp.update == "simultaneous":
+                # two backward passes share D's graph on the fakes (retain_graph), which compiled
+                # backward functions refuse while they donate (reuse) their saved buffers
+                torch._functorch.config.donated_buffer = False
         self._step_key, self._d_calls = None, 0  # dropout keys of the current step's D calls
         self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
@@ -82,9 +86,13 @@ class GAN:
             self._d_calls += 1
         return self.train_D(images, call_key)
 
+    def _d_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple:
+        """D's logits on a real and a fake batch: two calls (BatchNorm sees each batch alone)."""
+        return self._call_D(real), self._call_D(fake)
+
     def _d_update(self, real: torch.Tensor, fake: torch.Tensor, alpha) -> dict:
         fake = fake.detach()
-        loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
+        loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
         out = {}
         if self.loss == "wgan-gp":
             out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
@@ -136,7 +144,7 @@ class GAN:
         """TensorFlow's DCGAN tutorial: one G forward and D on real and fake; G's gradient from
         its loss, D's from its own, both from that forward, both applied."""
         fake = self.train_G(z)
-        d_real, d_fake = self._call_D(real), self._call_D(fake)
+        d_real, d_fake = self._d_pair(real, fake)
         d_loss, g_loss = losses.d_loss(self.loss, d_real, d_fake), losses.g_loss(self.loss, d_fake)
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
