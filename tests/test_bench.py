@@ -11,7 +11,7 @@ from ganbench.bench.report import PHASES, run
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
-FIELDS = {"preset", "model", "step", "image_size", "phases_s", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
+FIELDS = {"preset", "model", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
           "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
           "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
           "peak_rss_mb"}
@@ -48,7 +48,7 @@ def test_report_names_modes_and_the_faster_backend(bench):
     out, result = bench
     report = (out / "report.md").read_text()
     assert report.count("| dcgan |") == 6  # the timing table and the breakdown
-    assert "tf graph: tf.function graph, jit_compile=False (no XLA)" in report
+    assert "tf graph: tf.function graph, jit_compile=False (no XLA); NHWC tensors" in report
     assert "- dcgan: dcgan at 32x32; alternating, n_dis 1, loss ns, G batch reused" in report
     best = {b: max((r for r in result["rows"] if r["backend"] == b), key=lambda r: r["img_per_s"]) for b in ("torch", "tf")}
     fast, slow = sorted(best.values(), key=lambda r: -r["img_per_s"])
@@ -98,7 +98,7 @@ def test_quality_runs_are_complete_and_start_from_the_same_init(quality):
     out, result = quality
     assert json.loads((out / "quality.json").read_text()) == result
     runs = result["runs"]
-    assert [(r["backend"], r["mode"]) for r in runs] == [("torch", "eager"), ("tf", "graph")], runs
+    assert [(r["backend"], r["mode"]) for r in runs] == [("torch", "eager"), ("tf", "compiled")], runs
     for r in runs:
         curve = r["curve"]
         assert len(curve) == 3 and curve[0]["seconds"] == 0 and curve[0]["step"] == 0

@@ -15,7 +15,10 @@ from ganbench.training import loop
 
 from binary_files import write_cifar, write_stl
 
-SMALL = dict(width=0.0625, batch_size=8, batch_size_g=8, steps=2, sample_every=2, checkpoint_every=2, log_every=1)
+# tf in graph mode: compiling every preset with XLA (the default) would double this file's time;
+# test_parity_models compares the compiled modes with the plain ones.
+SMALL = dict(width=0.0625, batch_size=8, batch_size_g=8, steps=2, sample_every=2, checkpoint_every=2, log_every=1,
+             mode="graph")
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,7 @@ def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, w
     timed_steps = step_times[warmup:]
     return {
         "preset": preset, "model": config.model, "backend": backend, "mode": gan.mode,
-        "mode_detail": module.MODES[gan.mode], "batch_size": config.batch_size,
+        "mode_detail": module.MODES[gan.mode], "options": module.OPTIONS, "batch_size": config.batch_size,
         "step": f"{config.update}, n_dis {config.n_dis}, loss {config.loss}, G batch {config.batch_size_g or 'reused'}",
         "image_size": config.image_size, "framework": module.framework_version(), "threads": threads(backend),
         "warmup_steps": warmup, "timed_steps": steps,

@@ -109,7 +109,8 @@ def markdown(result: dict) -> str:
             f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
         )
     measured = [r for r in result["rows"] if "error" not in r]
-    modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['threads']} threads": None for r in measured}
+    modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['options']}; {r['threads']} threads": None
+             for r in measured}
     steps = {f"- {r['preset']}: {r['model']} at {r['image_size']}x{r['image_size']}; {r['step']}": None for r in measured}
     lines += ["", "Modes:", *modes, "", "Steps:", *steps]
     lines += ["", "Breakdown: median seconds of each part of an update run alone, in the row's mode "

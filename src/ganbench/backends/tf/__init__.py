@@ -1,4 +1,4 @@
-"""TensorFlow backend (NHWC, tf.function graphs)."""
+"""TensorFlow backend (NHWC, tf.function graphs, XLA by default)."""
 
 import importlib.util
 import os

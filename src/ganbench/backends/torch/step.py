@@ -9,7 +9,8 @@ from ganbench.backends.torch.nets import PREFIX, build_network, export_canonical
 from ganbench.rng import mix32
 
 NAME = "torch"
-DEFAULT_MODE = "eager"
+DEFAULT_MODE = "eager"  # torch.compile did not beat eager on the CPU (benchmarks/README.md)
+OPTIONS = "channels_last memory format on the CPU; torch.optim.Adam's per-tensor loop (its CPU default)"
 MODES = {
     "eager": "PyTorch eager",
     "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager; "
@@ -43,9 +44,12 @@ class GAN:
         torch.backends.cudnn.allow_tf32 = False
         self.device = torch.device(device or default_device())
         self.dtype = getattr(torch, dtype)
+        # NHWC memory under NCHW indexing: oneDNN's faster layout (benchmarks/fast_step.py: 0-13%
+        # faster CPU steps); not measured on a GPU, where the contiguous layout stays.
+        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
         self.nets = {}
         for key, net in spec.networks.items():
-            module = build_network(net).to(self.device, self.dtype)
+            module = build_network(net).to(self.device, self.dtype, memory_format=self.memory_format)
             load_canonical(module, net, state["nets"][key])
             self.nets[key] = module.train()
         self.G, self.D = self.nets["G"], self.nets["D"]
@@ -68,8 +72,12 @@ class GAN:
 
     # -- numpy boundary ---------------------------------------------------------------------
     def _tensor(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
+        """A tensor of the array; nhwc: images [..., H, W, C] indexed as [..., C, H, W], their
+        memory left NHWC (channels_last) when that is the GAN's format."""
         array = np.asarray(array)
-        if nhwc:  # [..., H, W, C] -> [..., C, H, W]
+        if nhwc and self.memory_format == torch.channels_last:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype).movedim(-1, -3)
+        if nhwc:
             array = np.moveaxis(array, -1, -3)
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype)
 
@@ -161,6 +169,7 @@ class GAN:
         forward, D forward, backward through both); both Adam steps. Each runs alone, in this
         GAN's mode; the optimiser part moves the weights."""
         real, z = self._tensor(reals, nhwc=True)[0], self._tensor(z)[0]
+        self._d_calls = 0
         self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
         fake = self.train_G(z).detach()
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
@@ -232,6 +241,6 @@ class GAN:
             for name, param in self._named_params(key):
                 self.opts[key].state[param] = {
                     "step": torch.tensor(float(saved["step"]), dtype=torch.float32),
-                    "exp_avg": self._tensor(saved["exp_avg"][name]),
-                    "exp_avg_sq": self._tensor(saved["exp_avg_sq"][name]),
+                    "exp_avg": torch.zeros_like(param).copy_(self._tensor(saved["exp_avg"][name])),
+                    "exp_avg_sq": torch.zeros_like(param).copy_(self._tensor(saved["exp_avg_sq"][name])),
                 }

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The CPU benchmark of benchmarks/README.md, from the repository root; nothing else should run.
+# Needs the MNIST classifier for the quality run: ganbench classifier train --dataset mnist
+set -euo pipefail
+export GANBENCH_DATA="${GANBENCH_DATA:-../shared/data}" TF_CPP_MIN_LOG_LEVEL=2
+out="${1:-/tmp/ganbench-bench}"
+rm -rf "$out" && mkdir -p "$out"
+python benchmarks/fast_step.py --out "$out/fast_step.json" | tee "$out/fast_step.txt"
+python benchmarks/reference_loops.py --out "$out/reference_loops.json" | tee "$out/reference_loops.txt"
+ganbench bench --out "$out/speed"                                            # defaults: ~8 minutes
+ganbench bench --quality --presets dcgan --minutes 3 --out "$out/quality"   # ~8 minutes

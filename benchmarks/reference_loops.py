@@ -1,0 +1,147 @@
+"""Plain framework loops in the style of the two official DCGAN examples, timed on this machine,
+so that ganbench's step can be compared with what a user of each framework writes by hand.
+
+- torch: the pytorch/examples dcgan structure (nn.Sequential G and D, D ending in Sigmoid,
+  nn.BCELoss, D backward on real then on fake.detach(), G backward on D(fake), two Adams);
+- tf: the TensorFlow DCGAN tutorial structure (keras.Sequential models with Keras' defaults,
+  two GradientTapes, Keras Adam, the step as a @tf.function without XLA, as the tutorial runs it).
+
+Each loop runs in its own process on random images of the example's size (the data pipeline is
+not timed). FLOPs per step come from ganbench's counter for the matching preset, so the rate is
+comparable with `ganbench bench`. Prints a table and writes JSON.
+
+    python benchmarks/reference_loops.py --out benchmarks/results/reference_loops.json
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ganbench.archs import build_spec
+from ganbench.archs.flops import train_step_flops
+from ganbench.bench.measure import bench_config, machine, matmul_gflops
+
+PRESETS = {"torch": "dcgan_pytorch_example", "tf": "dcgan_tf_tutorial"}
+
+
+def torch_loop(batch: int):
+    import torch
+    from torch import nn
+
+    def up(cin, cout, stride, pad, last=False):
+        layers = [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False)]
+        return layers + ([nn.Tanh()] if last else [nn.BatchNorm2d(cout), nn.ReLU(True)])
+
+    def down(cin, cout, bn=True):
+        return [nn.Conv2d(cin, cout, 4, 2, 1, bias=False)] + ([nn.BatchNorm2d(cout)] if bn else []) + [
+            nn.LeakyReLU(0.2, inplace=True)]
+
+    g = nn.Sequential(*up(100, 512, 1, 0), *up(512, 256, 2, 1), *up(256, 128, 2, 1), *up(128, 64, 2, 1),
+                      *up(64, 1, 2, 1, last=True))
+    d = nn.Sequential(*down(1, 64, bn=False), *down(64, 128), *down(128, 256), *down(256, 512),
+                      nn.Conv2d(512, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+    for m in [*g.modules(), *d.modules()]:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCELoss()
+    real = torch.rand(batch, 1, 64, 64) * 2 - 1
+    ones, zeros = torch.ones(batch), torch.zeros(batch)
+
+    def step():
+        d.zero_grad()
+        bce(d(real).view(-1), ones).backward()
+        fake = g(torch.randn(batch, 100, 1, 1))
+        bce(d(fake.detach()).view(-1), zeros).backward()
+        opt_d.step()
+        g.zero_grad()
+        loss = bce(d(fake).view(-1), ones)
+        loss.backward()
+        opt_g.step()
+        return loss.item()
+
+    return step
+
+
+def tf_loop(batch: int):
+    import ganbench.backends.tf  # noqa: F401  (imports TensorFlow in the order that avoids a crash)
+    import keras
+    import tensorflow as tf
+
+    layers = keras.layers
+    g = keras.Sequential([
+        keras.Input((100,)), layers.Dense(7 * 7 * 256, use_bias=False), layers.BatchNormalization(), layers.LeakyReLU(),
+        layers.Reshape((7, 7, 256)),
+        layers.Conv2DTranspose(128, 5, strides=1, padding="same", use_bias=False), layers.BatchNormalization(),
+        layers.LeakyReLU(),
+        layers.Conv2DTranspose(64, 5, strides=2, padding="same", use_bias=False), layers.BatchNormalization(),
+        layers.LeakyReLU(),
+        layers.Conv2DTranspose(1, 5, strides=2, padding="same", use_bias=False, activation="tanh"),
+    ])
+    d = keras.Sequential([
+        keras.Input((28, 28, 1)), layers.Conv2D(64, 5, strides=2, padding="same"), layers.LeakyReLU(),
+        layers.Dropout(0.3), layers.Conv2D(128, 5, strides=2, padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
+        layers.Flatten(), layers.Dense(1),
+    ])
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    opt_g, opt_d = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+    real = tf.random.uniform((batch, 28, 28, 1), -1, 1)
+
+    @tf.function
+    def train(images):
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g(tf.random.normal([batch, 100]), training=True)
+            real_out, fake_out = d(images, training=True), d(fake, training=True)
+            g_loss = bce(tf.ones_like(fake_out), fake_out)
+            d_loss = bce(tf.ones_like(real_out), real_out) + bce(tf.zeros_like(fake_out), fake_out)
+        opt_g.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
+        opt_d.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
+        return g_loss
+
+    return lambda: float(train(real))
+
+
+def measure(backend: str, steps: int, warmup: int) -> dict:
+    config = bench_config(PRESETS[backend], backend, "default")
+    step = (torch_loop if backend == "torch" else tf_loop)(config.batch_size)
+    times = []
+    for _ in range(warmup + steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times[warmup:])
+    flops = train_step_flops(build_spec(config.model, 1), config)
+    matmul = matmul_gflops(backend)
+    return {"backend": backend, "example": PRESETS[backend], "batch_size": config.batch_size,
+            "median_step_s": median, "img_per_s": config.batch_size / median, "achieved_gflops": flops / median / 1e9,
+            "matmul_gflops": matmul, "fraction_of_matmul_rate": flops / median / 1e9 / matmul}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("reference_loops.json"))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend in this process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.steps, args.warmup)))
+        return
+    rows = []
+    for backend in PRESETS:
+        cmd = [sys.executable, __file__, "--one", backend, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
+    print(f"{'loop':34} {'batch':>5} {'step (s)':>9} {'img/s':>7} {'GFLOP/s':>8} {'of matmul':>10}")
+    for r in rows:
+        print(f"{r['backend'] + ' plain loop, ' + r['example']:34} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
+              f"{r['img_per_s']:7.0f} {r['achieved_gflops']:8.1f} {r['fraction_of_matmul_rate']:10.0%}")
+    args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
