@@ -98,7 +98,7 @@ def test_quality_runs_are_complete_and_start_from_the_same_init(quality):
     out, result = quality
     assert json.loads((out / "quality.json").read_text()) == result
     runs = result["runs"]
-    assert [(r["backend"], r["mode"]) for r in runs] == [("torch", "eager"), ("tf", "compiled")], runs
+    assert [(r["backend"], r["mode"]) for r in runs] == [("torch", "eager"), ("tf", "graph")], runs
     for r in runs:
         curve = r["curve"]
         assert len(curve) == 3 and curve[0]["seconds"] == 0 and curve[0]["step"] == 0

@@ -16,9 +16,6 @@ from ganbench.training import loop
 from binary_files import write_cifar, write_stl
 
 SMALL = dict(width=0.0625, batch_size=8, batch_size_g=8, steps=2, sample_every=2, checkpoint_every=2, log_every=1)
-# tf in graph mode: compiling every preset with XLA (the default) would double this file's time;
-# test_parity_models compares the compiled modes with the plain ones.
-PLAIN_MODE = {"torch": "eager", "tf": "graph"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def test_the_papers_presets_exist_and_validate():
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 @pytest.mark.parametrize("preset", ["sngan_cifar10", "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"])
 def test_every_preset_trains_in_both_backends(tmp_path, tiny_data, preset, backend):
-    config = apply_preset(TrainConfig(), preset).replace(backend=backend, mode=PLAIN_MODE[backend], **SMALL)
+    config = apply_preset(TrainConfig(), preset).replace(backend=backend, **SMALL)
     last = loop.train(config, tmp_path / "run", data_dir=tiny_data, progress=False)
     state, meta, _ = checkpoint.load(last, loop.spec_from_metadata)
     size = 48 if preset == "sngan_stl10" else 32

@@ -73,7 +73,7 @@ def add_train(sub) -> None:
     p.add_argument("--width", type=positive_float, help=f"channel multiplier of sngan/wgan_gp models, e.g. 0.25 on a CPU; default {d.width}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
     p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
-                   "default: torch eager, tf compiled (XLA; the faster mode of each on the CPU)")
+                   "default: torch eager, tf graph (tf.function without XLA), the faster mode of each on the CPU")
     p.add_argument("--loss", help=f"{', '.join(LOSSES)}; default {d.loss}")
     p.add_argument("--update", help=f"{' | '.join(f'{k}: {v}' for k, v in UPDATES.items())}; default {d.update}")
     p.add_argument("--gp-lambda", type=positive_float, help=f"WGAN-GP penalty weight; default {d.gp_lambda}")
@@ -311,7 +311,7 @@ def add_bench(sub) -> None:
                    "default dcgan,dcgan_pytorch_example,dcgan_tf_tutorial")
     p.add_argument("--backends", default="torch,tf", help="comma-separated backends; default torch,tf")
     p.add_argument("--modes", help="comma-separated modes (graph is tf only); default eager,graph,compiled "
-                   "(with --quality: each backend's default, torch eager and tf compiled)")
+                   "(with --quality: each backend's default, torch eager and tf graph)")
     p.add_argument("--batch-sizes", default="0", help="comma-separated batch sizes; default 0: each preset's own "
                    "(64, or 256 for dcgan_tf_tutorial)")
     p.add_argument("--steps", type=positive_int, default=8, help="timed steps per configuration; default 8")

@@ -41,7 +41,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     eps: float = 1e-8            # Adam epsilon, torch form in both backends
-    mode: str = "default"        # eager | graph (tf) | compiled; default: torch eager, tf compiled (XLA)
+    mode: str = "default"        # eager | graph (tf) | compiled; default: torch eager, tf graph
     n_dis: int = 1               # D updates per G update
     seed: int = 0
     sample_every: int = 100

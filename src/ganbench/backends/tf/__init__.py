@@ -1,4 +1,4 @@
-"""TensorFlow backend (NHWC, tf.function graphs, XLA by default)."""
+"""TensorFlow backend (NHWC, tf.function graphs)."""
 
 import importlib.util
 import os

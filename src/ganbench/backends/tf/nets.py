@@ -73,8 +73,17 @@ def _normalize(x):
     return x / tf.maximum(tf.norm(x), S.SN_EPS)
 
 
-def explicit_padding(layer) -> list:
+def padding(layer, size: int):
+    """TensorFlow's "VALID" or "SAME" where it pads as the layer does (the ops TensorFlow fuses and
+    tunes best), else the explicit pads. size: the input side of a Conv, the output side of a
+    ConvT (its adjoint Conv's input)."""
     before, after = layer.pads
+    if before == after == 0:
+        return "VALID"
+    out = -(-size // layer.stride)
+    total = max((out - 1) * layer.stride + layer.kernel - size, 0)
+    if (before, after) == (total // 2, total - total // 2):
+        return "SAME"
     return [[0, 0], [before, after], [before, after], [0, 0]]
 
 
@@ -86,14 +95,15 @@ class Dense(Layer):
 class Conv(Layer):
     def __call__(self, x, training):
         w = self.weight(training)
-        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=explicit_padding(self.spec)))
+        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=padding(self.spec, x.shape[1])))
 
 
 class ConvT(Layer):
     def __call__(self, x, training):
         layer = self.spec
         out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
-        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, layer.stride, padding=explicit_padding(layer)))
+        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, layer.stride,
+                                                    padding=padding(layer, out_shape[1])))
 
 
 class BatchNorm(Layer):

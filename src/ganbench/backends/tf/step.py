@@ -1,4 +1,4 @@
-"""TensorFlow GAN: one training step (a tf.function, XLA-compiled by default), sampling, canonical state."""
+"""TensorFlow GAN: one training step (a tf.function graph), sampling, canonical state."""
 
 import numpy as np
 import tensorflow as tf
@@ -9,9 +9,9 @@ from ganbench.backends.tf.nets import Network, shift
 from ganbench.rng import mix32
 
 NAME = "tf"
-# XLA is the default: `ganbench bench` measured it 1.5-2.2x faster than the plain graph on
-# every DCGAN preset on the CPU (benchmarks/README.md).
-DEFAULT_MODE = "compiled"
+# The graph is the default: with TensorFlow's own SAME/VALID padding, `ganbench bench` measured it
+# faster than XLA on both official-example presets and 6% slower on dcgan (benchmarks/README.md).
+DEFAULT_MODE = "graph"
 OPTIONS = "NHWC tensors; ganbench's Adam inside the step's graph"
 MODES = {
     "eager": "TensorFlow eager (no tf.function)",
