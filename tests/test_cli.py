@@ -46,6 +46,7 @@ def cli_error(capsys, *argv):
         ("--preset", "biggan", "unknown preset 'biggan' (choose from dcgan, dcgan_pytorch_example, "
          "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
         ("--update", "lockstep", "unknown update 'lockstep' (choose from alternating, simultaneous)"),
+        ("--adam-eps-form", "paper", "unknown adam-eps-form 'paper' (choose from torch, keras)"),
         ("--n-dis", "2", "update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other "
          "than wgan-gp"),
         ("--dataset", "folder", "dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'"),

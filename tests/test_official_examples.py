@@ -47,8 +47,8 @@ def test_presets_state_the_examples_hyperparameters():
     assert (torch_ex.batch_size, torch_ex.lr_g, torch_ex.beta1, torch_ex.beta2, torch_ex.update) == (
         64, 2e-4, 0.5, 0.999, "alternating")
     tutorial = apply_preset(TrainConfig(), "dcgan_tf_tutorial").validate()
-    assert (tutorial.batch_size, tutorial.lr_g, tutorial.lr_d, tutorial.beta1, tutorial.eps, tutorial.update) == (
-        256, 1e-4, 1e-4, 0.9, 1e-7, "simultaneous")
+    assert (tutorial.batch_size, tutorial.lr_g, tutorial.lr_d, tutorial.beta1, tutorial.eps, tutorial.eps_form,
+            tutorial.update) == (256, 1e-4, 1e-4, 0.9, 1e-7, "keras", "simultaneous")
     g, d = build_spec("dcgan_pytorch_example", 3).networks.values()
     assert g.param_shapes()["deconv0.weight"] == (100, 512, 4, 4) and not any(n.endswith("bias") and "bn" not in n
                                                                               for n in {**g.param_shapes(), **d.param_shapes()})
@@ -209,3 +209,27 @@ def test_tf_convolutions_use_tensorflows_own_padding_where_it_is_the_same():
     assert padding(Conv("c", 1, 1, 4, 1, 1), 8) == [[0, 0], [1, 1], [1, 1], [0, 0]]  # TF's SAME: (1, 2)
     assert padding(ConvT("t", 1, 1, 4, 2, 1), 64) == "SAME"                 # sized by its output
     assert padding(ConvT("t", 1, 1, 5, 2, (1, 2)), 14) == "SAME"
+
+
+def test_keras_epsilon_form_is_keras_adam():
+    """eps_form 'keras' (the tutorial's preset) updates as keras.optimizers.Adam does; the torch
+    backend's form is tied to this one by the float64 parity test above. eps 1e-3 makes the two
+    forms far apart."""
+    import keras
+    import tensorflow as tf
+
+    from ganbench.backends.tf.step import Adam
+
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(6).astype(np.float32)
+    grads = [rng.standard_normal(6).astype(np.float32) * 1e-3 for _ in range(3)]
+    reference = keras.Variable(start)
+    keras_adam = keras.optimizers.Adam(learning_rate=1e-2, beta_1=0.9, beta_2=0.999, epsilon=1e-3)
+    ours = {form: tf.Variable(start) for form in ("keras", "torch")}
+    adams = {form: Adam([var], 1e-2, 0.9, 0.999, 1e-3, tf.float32, form) for form, var in ours.items()}
+    for g in grads:
+        keras_adam.apply_gradients([(tf.constant(g), reference)])
+        for form, var in ours.items():
+            adams[form].apply([tf.constant(g)], [var])
+    np.testing.assert_allclose(ours["keras"].numpy(), np.asarray(reference), rtol=0, atol=1e-6)
+    assert np.abs(ours["torch"].numpy() - np.asarray(reference)).max() > 1e-3

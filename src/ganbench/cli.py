@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ganbench import __version__
 from ganbench.archs import ARCHS
-from ganbench.config import LOSSES, UPDATES, TrainConfig
+from ganbench.config import EPS_FORMS, LOSSES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
 from ganbench.presets import apply_preset, preset_names
 from ganbench.errors import GanbenchError, TrainingDiverged
@@ -86,7 +86,9 @@ def add_train(sub) -> None:
     p.add_argument("--lr-d", type=positive_float, help="D's learning rate (overrides --lr)")
     p.add_argument("--beta1", type=float, help=f"Adam beta1; default {d.beta1}")
     p.add_argument("--beta2", type=float, help=f"Adam beta2; default {d.beta2}")
-    p.add_argument("--adam-eps", dest="eps", type=positive_float, help=f"Adam epsilon (PyTorch's form); default {d.eps}")
+    p.add_argument("--adam-eps", dest="eps", type=positive_float, help=f"Adam epsilon; default {d.eps}")
+    p.add_argument("--adam-eps-form", dest="eps_form", help=f"{' | '.join(f'{k}: {v}' for k, v in EPS_FORMS.items())}; "
+                   f"default {d.eps_form}")
     p.add_argument("--lr-decay", help=f"none, or linear (to 0 at the last step); default {d.lr_decay}")
     p.add_argument("--n-dis", type=positive_int, help=f"D updates per G update; default {d.n_dis}")
     p.add_argument("--seed", type=non_negative_int, help=f"seeds init, data order and noise; default {d.seed}")
@@ -105,7 +107,7 @@ def add_train(sub) -> None:
 
 # TrainConfig fields set by the train options of the same name (None: not given).
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
-                 "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "lr_decay",
+                 "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",

@@ -14,6 +14,10 @@ LOSSES = {
     "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
 }
 LR_DECAYS = ("none", "linear")
+EPS_FORMS = {
+    "torch": "eps added to the bias-corrected sqrt(v) (torch.optim.Adam)",
+    "keras": "eps added to sqrt(v) before the bias correction (Keras' and TensorFlow's Adam)",
+}
 UPDATES = {
     "alternating": "n_dis D updates, then a G update scored by the updated D",
     "simultaneous": "G and D gradients from one forward of G and D, both applied (TensorFlow's DCGAN tutorial)",
@@ -40,7 +44,8 @@ class TrainConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
-    eps: float = 1e-8            # Adam epsilon, torch form in both backends
+    eps: float = 1e-8            # Adam epsilon
+    eps_form: str = "torch"      # where eps enters Adam's update (EPS_FORMS), the same in both backends
     mode: str = "default"        # eager | graph (tf) | compiled; default: torch eager, tf graph
     n_dis: int = 1               # D updates per G update
     seed: int = 0
@@ -76,6 +81,8 @@ class TrainConfig:
             raise GanbenchError(f"unknown update {self.update!r} (choose from {', '.join(UPDATES)})")
         if self.update == "simultaneous" and (self.n_dis != 1 or self.batch_size_g or self.loss == "wgan-gp"):
             raise GanbenchError("update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other than wgan-gp")
+        if self.eps_form not in EPS_FORMS:
+            raise GanbenchError(f"unknown adam-eps-form {self.eps_form!r} (choose from {', '.join(EPS_FORMS)})")
         if self.lr_decay not in LR_DECAYS:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:

@@ -25,12 +25,13 @@ def framework_version() -> str:
 
 
 class Adam(tf.Module):
-    """Adam exactly as torch.optim.Adam computes it (single-tensor path):
-    eps is added to the bias-corrected sqrt(v), not to the raw sqrt(v) as Keras' Adam does."""
+    """Adam exactly as torch.optim.Adam computes it (single-tensor path): eps is added to the
+    bias-corrected sqrt(v). eps_form "keras" adds it to the raw sqrt(v) as Keras' Adam does,
+    computed as torch's form with eps / sqrt(1 - beta2^t) (what the torch backend sets too)."""
 
-    def __init__(self, variables, lr, beta1, beta2, eps, dtype):
+    def __init__(self, variables, lr, beta1, beta2, eps, dtype, eps_form="torch"):
         super().__init__()
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1, self.beta2, self.eps, self.eps_form = beta1, beta2, eps, eps_form
         self.base_lr = lr
         self.lr = tf.Variable(lr, dtype=tf.float64, trainable=False)  # a variable: decay retraces nothing
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -42,13 +43,15 @@ class Adam(tf.Module):
         self.step.assign_add(1)
         t = tf.cast(self.step, tf.float64)  # torch computes the corrections in Python doubles
         step_size = tf.cast(self.lr / (1.0 - self.beta1**t), self.dtype)  # float64, as torch's Python floats
-        bc2_sqrt = tf.cast(tf.sqrt(1.0 - self.beta2**t), self.dtype)
+        bc2_sqrt = tf.sqrt(1.0 - self.beta2**t)
+        eps = tf.cast(self.eps / bc2_sqrt if self.eps_form == "keras" else self.eps, self.dtype)
+        bc2_sqrt = tf.cast(bc2_sqrt, self.dtype)
         w = 1.0 - self.beta1
         for g, var, m, v in zip(grads, variables, self.m, self.v):
             # torch's lerp_(g, w) switches formula at w = 0.5
             m.assign(m + w * (g - m) if w < 0.5 else g - (g - m) * (1.0 - w))
             v.assign(self.beta2 * v + (1.0 - self.beta2) * g * g)
-            var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + self.eps)))
+            var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + eps)))
 
 
 class GAN:
@@ -70,7 +73,7 @@ class GAN:
         self._step_key, self._d_calls = None, 0  # dropout keys of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
-            key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype)
+            key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype, hp.eps_form)
             for key, net in self.nets.items()
         }
         if state.get("opt"):

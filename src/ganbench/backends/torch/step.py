@@ -1,5 +1,7 @@
 """PyTorch GAN: one training step, sampling, and state in the canonical layout."""
 
+import math
+
 import numpy as np
 import torch
 
@@ -107,8 +109,18 @@ class GAN:
             loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
         loss.backward()
-        self.opts["D"].step()
+        self._opt_step("D")
         return {"d_loss": loss, **out}
+
+    def _opt_step(self, key: str) -> None:
+        """One Adam step; eps_form "keras" (eps added to sqrt(v) before the bias correction) is
+        torch's form with eps / sqrt(1 - beta2^t), set in Python doubles before the step."""
+        opt = self.opts[key]
+        if self.hp.eps_form == "keras":
+            t = 1 + max((int(s["step"]) for s in opt.state.values()), default=0)
+            for group in opt.param_groups:
+                group["eps"] = self.hp.eps / math.sqrt(1.0 - self.hp.beta2**t)
+        opt.step()
 
     def set_lr_factor(self, factor: float) -> None:
         """Scale both learning rates (linear decay); computed in Python doubles as torch does."""
@@ -144,7 +156,7 @@ class GAN:
         g_loss = losses.g_loss(self.loss, self._call_D(fake))
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
-        self.opts["G"].step()
+        self._opt_step("G")
         self.D.requires_grad_(True)
         return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item()}
 
@@ -158,8 +170,8 @@ class GAN:
             opt.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.G.parameters()), retain_graph=True)
         d_loss.backward(inputs=list(self.D.parameters()))
-        for opt in self.opts.values():
-            opt.step()
+        for key in self.opts:
+            self._opt_step(key)
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     # -- benchmark breakdown ----------------------------------------------------------------
@@ -185,8 +197,8 @@ class GAN:
             sync()
 
         def optimiser():
-            self.opts["D"].step()
-            self.opts["G"].step()
+            self._opt_step("D")
+            self._opt_step("G")
             sync()
 
         d_forward_backward(), g_update()  # every gradient exists before the optimiser runs
