@@ -44,7 +44,8 @@ class Adam(tf.Module):
         t = tf.cast(self.step, tf.float64)  # torch computes the corrections in Python doubles
         step_size = tf.cast(self.lr / (1.0 - self.beta1**t), self.dtype)  # float64, as torch's Python floats
         bc2_sqrt = tf.sqrt(1.0 - self.beta2**t)
-        eps = tf.cast(self.eps / bc2_sqrt if self.eps_form == "keras" else self.eps, self.dtype)
+        eps = tf.constant(self.eps, tf.float64)  # not tf.cast(float): that would round it to float32 first
+        eps = tf.cast(eps / bc2_sqrt if self.eps_form == "keras" else eps, self.dtype)
         bc2_sqrt = tf.cast(bc2_sqrt, self.dtype)
         w = 1.0 - self.beta1
         for g, var, m, v in zip(grads, variables, self.m, self.v):
