@@ -24,7 +24,6 @@ from pathlib import Path
 
 import torch
 
-from ganbench import data
 from ganbench.archs.spec import BatchNorm, leaf_layers
 from ganbench.backends.torch.step import GAN
 from ganbench.bench.measure import bench_config, machine, matmul_gflops
@@ -56,13 +55,9 @@ def make_gan(spec, config, variant):
 
 
 def time_variant(preset, variant, steps, warmup, data_dir):
-    config = bench_config(preset, "torch", "eager")
-    images = loop.training_images(config, data_dir)
-    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
-    spec = loop.spec_for_config(config)
+    config, spec, stream = loop.prepare_data(bench_config(preset, "torch", "eager"), data_dir)
     if variant == "concat D" and any(isinstance(layer, BatchNorm) for layer in leaf_layers(spec.discriminator.layers)):
         return None
-    stream = data.BatchStream(images, config.batch_size, seed=0)
     gan = make_gan(spec, config, variant)
     times = []
     for step in range(warmup + steps):

@@ -1,5 +1,6 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never a mix."""
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +33,8 @@ def atomic_write(path, data: bytes) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def write_json(path, obj) -> Path:
+    """obj as indented JSON with a final newline, written atomically."""
+    return atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())

@@ -81,7 +81,7 @@ class BatchNorm:
 class Dropout:
     """Inverted dropout in training (kept units scaled by 1 / (1 - rate)), the identity otherwise.
     The mask is a hash of (step key, D call, layer name, NCHW element index): both backends drop
-    the same units (ganbench.rng.dropout_keep)."""
+    the same units (oracle: ganbench.rng.dropout_keep_nchw)."""
 
     name: str
     rate: float

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ganbench import data
 from ganbench.archs.flops import train_step_flops
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
@@ -85,13 +84,6 @@ def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0) -> T
     return config.replace(batch_size=batch_size or config.batch_size).validate()
 
 
-def prepared(config: TrainConfig, data_dir) -> tuple:
-    """(config with the data's size and channels, spec, batch stream) of a bench configuration."""
-    images = loop.training_images(config, data_dir)
-    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
-    return config, loop.spec_for_config(config), data.BatchStream(images, config.batch_size, seed=config.seed)
-
-
 def quartile_spread(times: list) -> tuple:
     median = statistics.median(times)
     quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [median, median, median]
@@ -116,7 +108,7 @@ def timed(fn) -> float:
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
             phase_repeats: int = 5) -> dict:
     module = get_backend(backend)
-    config, spec, stream = prepared(bench_config(preset, backend, mode, batch_size), data_dir)
+    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size), data_dir)
     rss_before = peak_rss_mb()
     gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
     step_times, data_times = [], []

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from ganbench.bench.measure import machine
 from ganbench.errors import GanbenchError
-from ganbench.fileio import atomic_write
+from ganbench.fileio import atomic_write, write_json
 from ganbench.images import save_png
 
 COLUMNS = ("preset", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
@@ -58,7 +58,7 @@ def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Pat
     started = time.time()
     rows = [run_config(c, timeout) for c in tqdm(configs, desc="bench", unit="config")]
     result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "rows": rows}
-    atomic_write(out / "bench.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out / "bench.json", result)
     atomic_write(out / "report.md", markdown(result).encode())
     save_png(bar_chart(result["rows"]), out / PLOT)
     return result
@@ -160,7 +160,7 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
     started = time.time()
     runs = [run_config(c, timeout, "ganbench.bench.quality") for c in tqdm(configs, desc="quality", unit="run")]
     result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "runs": runs}
-    atomic_write(out / "quality.json", (json.dumps(result, indent=2) + "\n").encode())
+    write_json(out / "quality.json", result)
     for preset in presets:
         save_png(line_chart([r for r in runs if r["preset"] == preset and "error" not in r], preset),
                  out / f"quality-{preset}.png")

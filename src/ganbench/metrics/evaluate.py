@@ -4,14 +4,13 @@ Generated images reach the classifier through ganbench.images.to_uint8, the same
 for both backends, so a backend can never be measured on different pixels than it would save.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ganbench import data
 from ganbench.errors import GanbenchError
-from ganbench.fileio import atomic_write
+from ganbench.fileio import atomic_write, write_json
 from ganbench.images import to_uint8
 from ganbench.metrics import stats
 from ganbench.metrics.classifier import Classifier, cache_dir, data_hash, load_classifier
@@ -138,4 +137,4 @@ def load_images(path) -> np.ndarray:
 
 
 def write_result(result: dict, path) -> None:
-    atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
+    write_json(path, result)

@@ -46,6 +46,14 @@ def training_images(config: TrainConfig, data_dir) -> np.ndarray:
     return data.gan_images(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
 
 
+def prepare_data(config: TrainConfig, data_dir) -> tuple:
+    """(config with what "automatic" resolved to, spec, batch stream). The images are read before
+    anything is written: bad data leaves no trace."""
+    images = training_images(config, data_dir)
+    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
+    return config, spec_for_config(config), data.BatchStream(images, config.batch_size, config.seed)
+
+
 def step_inputs(config: TrainConfig, stream, spec, step: int) -> dict:
     """Everything random that G step `step` consumes, as numpy keyed on (seed, stream, step)."""
     inputs = {
@@ -106,16 +114,13 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     run_dir = Path(run_dir)
     if not resume:
         check_fresh_run_dir(run_dir)
-    images = training_images(config, data_dir)  # before any write: bad data leaves no trace
     # the run records what "automatic" resolved to, so that sampling needs no data
-    config = config.replace(image_size=images.shape[1], channels=images.shape[3])
-    spec = spec_for_config(config)
+    config, spec, stream = prepare_data(config, data_dir)
     if resume:
         state, meta, _ = checkpoint.load(run_dir, spec_from_metadata)
         start = meta["step"]
     else:
         state, start = {"nets": init_gan(spec, config.seed)}, 0
-    stream = data.BatchStream(images, config.batch_size, config.seed)
     backend = get_backend(config.backend)
     gan = backend.GAN(spec, state, config, mode=config.mode)
     evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None

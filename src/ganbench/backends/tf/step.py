@@ -71,7 +71,7 @@ class GAN:
         for key, net in self.nets.items():
             net.load_canonical(state["nets"][key])
         self.G, self.D = self.nets["G"], self.nets["D"]
-        self._step_key, self._d_calls = None, 0  # dropout keys of the D calls being traced
+        self._start_step(None)  # the dropout keying of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
             key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype, hp.eps_form)
@@ -87,6 +87,14 @@ class GAN:
         self._discriminate_fn = tf.function(self.D.__call__)
 
     # -- training ---------------------------------------------------------------------------
+    def _start_step(self, dropout_key) -> None:
+        """Key this step's D calls (rank 0, 1, ...) by its dropout key (an int64 tensor or None)."""
+        self._step_key, self._d_calls = dropout_key, 0
+
+    def _d_pair(self, real, fake) -> tuple:
+        """D's logits on a real and a fake batch: two calls (BatchNorm sees each batch alone)."""
+        return self._call_D(real), self._call_D(fake)
+
     def _call_D(self, images):
         """A training forward of D; its dropout masks are keyed by the step and the call's rank
         (counted while tracing: the graph holds every call)."""
@@ -101,7 +109,7 @@ class GAN:
         out = {}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.D.trainables)
-            loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
+            loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
             if self.loss == "wgan-gp":
                 out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
                 loss = loss + self.hp.gp_lambda * out["gp"]
@@ -109,7 +117,7 @@ class GAN:
         return {"d_loss": loss, **out}
 
     def _train_step(self, reals, z, z_g, alphas, dropout_key):
-        self._step_key, self._d_calls = dropout_key, 0
+        self._start_step(dropout_key)
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(reals[0], z[0])
         n_dis = reals.shape[0]
@@ -132,7 +140,7 @@ class GAN:
         """TensorFlow's DCGAN tutorial: G and D gradients from one forward, both applied."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = self.G(z, True)
-            d_real, d_fake = self._call_D(real), self._call_D(fake)
+            d_real, d_fake = self._d_pair(real, fake)
             g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
         g_grads = g_tape.gradient(g_loss, self.G.trainables)
         d_grads = d_tape.gradient(d_loss, self.D.trainables)
@@ -157,12 +165,12 @@ class GAN:
     def phase_fns(self, reals: np.ndarray, z: np.ndarray, dropout_key: int | None = None, **_) -> dict:
         """See the torch backend; each part is its own tf.function in graph and compiled modes."""
         real, z = tf.constant(reals[0], self.dtype), tf.constant(z[0], self.dtype)
-        self._step_key, self._d_calls = None if dropout_key is None else tf.constant(dropout_key, tf.int64), 0
+        self._start_step(None if dropout_key is None else tf.constant(dropout_key, tf.int64))
         fake = self.G(z, True)
 
         def d_forward_backward():
             with tf.GradientTape() as tape:
-                loss = losses.d_loss(self.loss, self._call_D(real), self._call_D(fake))
+                loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
             return tape.gradient(loss, self.D.trainables)
 
         def g_update():

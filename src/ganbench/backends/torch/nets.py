@@ -50,16 +50,18 @@ class SNLinear(SpectralNorm, nn.Linear):
         return F.linear(x, self.normalized_weight(), self.bias)
 
 
+def pad(x: torch.Tensor, widths: tuple) -> torch.Tensor:
+    """F.pad by `widths` (negative widths crop), or x itself when there are none."""
+    return F.pad(x, widths) if widths else x
+
+
 class Conv2d(nn.Conv2d):
     """Conv2d with asymmetric padding (TensorFlow's 'same' at stride 2) as an explicit F.pad."""
 
-    extra = ()
-
-    def pad(self, x):
-        return F.pad(x, self.extra) if self.extra else x
+    extra = ()  # set by make_layer: extra_padding(layer)
 
     def forward(self, x):
-        return super().forward(self.pad(x))
+        return super().forward(pad(x, self.extra))
 
 
 class ConvTranspose2d(nn.ConvTranspose2d):
@@ -68,13 +70,12 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     extra = ()
 
     def forward(self, x):
-        y = super().forward(x)
-        return F.pad(y, self.extra) if self.extra else y
+        return pad(super().forward(x), self.extra)
 
 
 class SNConv2d(SpectralNorm, Conv2d):
     def forward(self, x):
-        return self._conv_forward(self.pad(x), self.normalized_weight(), self.bias)
+        return self._conv_forward(pad(x, self.extra), self.normalized_weight(), self.bias)
 
 
 class BatchNorm(nn.modules.batchnorm._BatchNorm):

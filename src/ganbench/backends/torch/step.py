@@ -63,7 +63,7 @@ class GAN:
                 # two backward passes share D's graph on the fakes (retain_graph), which compiled
                 # backward functions refuse while they donate (reuse) their saved buffers
                 torch._functorch.config.donated_buffer = False
-        self._step_key, self._d_calls = None, 0  # dropout keys of the current step's D calls
+        self._start_step(None)  # the dropout keying of the current step's D calls
         self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
             key: torch.optim.Adam(module.parameters(), lr=self.base_lrs[key], betas=(hp.beta1, hp.beta2), eps=hp.eps)
@@ -76,9 +76,9 @@ class GAN:
     def _tensor(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
         """A tensor of the array; nhwc: images [..., H, W, C] indexed as [..., C, H, W], their
         memory left NHWC (channels_last) when that is the GAN's format."""
-        array = np.asarray(array)
         if nhwc and self.memory_format == torch.channels_last:
-            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype).movedim(-1, -3)
+            return self._tensor(array).movedim(-1, -3)
+        array = np.asarray(array)
         if nhwc:
             array = np.moveaxis(array, -1, -3)
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device, self.dtype)
@@ -88,6 +88,11 @@ class GAN:
         return images.detach().permute(0, 2, 3, 1).cpu().numpy()
 
     # -- training ---------------------------------------------------------------------------
+    def _start_step(self, dropout_key: int | None) -> None:
+        """Key this step's D calls (rank 0, 1, ...) by its dropout key, if the model drops units."""
+        self._d_calls = 0
+        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
+
     def _call_D(self, images: torch.Tensor) -> torch.Tensor:
         """A training forward of D; its dropout masks are keyed by the step and the call's rank."""
         call_key = None
@@ -139,8 +144,7 @@ class GAN:
         alphas: float32 [n_dis, B] in [0, 1], WGAN-GP's interpolation weights.
         dropout_key: the step's key of D's dropout masks (rng.dropout_step_key).
         """
-        self._d_calls = 0
-        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
+        self._start_step(dropout_key)
         reals_t, z_t = self._tensor(reals, nhwc=True), self._tensor(z)
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(reals_t[0], z_t[0])
@@ -181,13 +185,12 @@ class GAN:
         forward, D forward, backward through both); both Adam steps. Each runs alone, in this
         GAN's mode; the optimiser part moves the weights."""
         real, z = self._tensor(reals, nhwc=True)[0], self._tensor(z)[0]
-        self._d_calls = 0
-        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
+        self._start_step(dropout_key)
         fake = self.train_G(z).detach()
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
 
         def d_forward_backward():
-            losses.d_loss(self.loss, self._call_D(real), self._call_D(fake)).backward()
+            losses.d_loss(self.loss, *self._d_pair(real, fake)).backward()
             sync()
 
         def g_update():
