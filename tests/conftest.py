@@ -4,17 +4,42 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """The real MNIST / Fashion-MNIST files: $GANBENCH_DATA, else ../shared/data beside the repo.
-    Missing data fails the run: these tests must never pass by skipping."""
-    path = Path(os.environ.get("GANBENCH_DATA") or REPO.parent / "shared" / "data")
-    if not (path / "mnist").is_dir():
-        pytest.fail(f"real datasets not found at {path}; set GANBENCH_DATA")
-    return path
+    """The data root, found as every command finds it: $GANBENCH_DATA, else ~/.cache/ganbench/data.
+    MNIST is built in; Fashion-MNIST comes from the root, Debian's package, or a download on first
+    use. Missing data fails the tests that read it: they never pass by skipping. The root is fixed
+    for the session (subprocesses too), whatever GANBENCH_CACHE a test sets."""
+    from ganbench.data import catalog
+
+    root = catalog.data_root(None)
+    saved = os.environ.get("GANBENCH_DATA")
+    os.environ["GANBENCH_DATA"] = str(root)
+    yield root
+    if saved is None:
+        del os.environ["GANBENCH_DATA"]
+
+
+def dataset_dir(name: str, root: Path) -> Path:
+    """The folder that holds a dataset's IDX files (fetched first if it is missing)."""
+    from ganbench import data
+    from ganbench.data import catalog
+
+    data.load(name, "test", root)
+    dataset = catalog.get_dataset(name)
+    return catalog.find_file(dataset, root, dataset.files[("train", "images")]).parent
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(data_dir) -> Path:
+    return dataset_dir("mnist", data_dir)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir(data_dir) -> Path:
+    return dataset_dir("fashion-mnist", data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
 """Bad input: one line on stderr, exit code 2, no traceback, nothing overwritten."""
 
+import dataclasses
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +12,7 @@ import pytest
 from ganbench import checkpoint
 from ganbench.cli import main
 from ganbench.config import TrainConfig
+from ganbench.data import catalog
 from ganbench.training import loop
 
 
@@ -60,17 +64,19 @@ def test_bad_train_options(capsys, tmp_path, option, value, message):
     assert not (tmp_path / "run").exists()
 
 
-def test_missing_data(capsys, tmp_path):
-    line = cli_error(capsys, "train", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
-    assert line == (
-        f"ganbench: error: mnist: train-images-idx3-ubyte.gz not found in {tmp_path}/nowhere/mnist "
-        "(set --data-dir or GANBENCH_DATA, or fetch it with: ganbench data download mnist)"
-    )
-    assert not (tmp_path / "run").exists()
+def test_missing_data(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "")  # on; --no-download sets it, undone after the test
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", dataclasses.replace(catalog.FASHION_MNIST, extra_dirs=()))
+    line = cli_error(capsys, "train", "--dataset", "fashion-mnist", "--no-download", "--data-dir",
+                     str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
+    assert line.startswith(
+        f"ganbench: error: fashion-mnist: train-images-idx3-ubyte.gz not found in {tmp_path}/nowhere/fashion-mnist; "
+        "downloads are off (--no-download); to provide it: ")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "nowhere").exists()
 
 
-def test_corrupt_data(capsys, tmp_path, data_dir):
-    shutil.copytree(data_dir / "mnist", tmp_path / "data" / "mnist")
+def test_corrupt_data(capsys, tmp_path, mnist_dir):
+    shutil.copytree(mnist_dir, tmp_path / "data" / "mnist")
     path = tmp_path / "data" / "mnist" / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[: 1 << 20])
     line = cli_error(capsys, "train", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run"))
@@ -117,8 +123,6 @@ def test_unreadable_checkpoint(capsys, tmp_path):
 
 
 def test_incompatible_checkpoint(capsys, tmp_path, finished_run):
-    import json
-
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
@@ -201,3 +205,68 @@ def test_preset_with_resume_is_refused(capsys, finished_run):
 def test_resume_refuses_a_new_loss(capsys, finished_run):
     line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--loss", "hinge")
     assert line == f"ganbench: error: --resume cannot change loss of the run in {finished_run}"
+
+
+def test_resume_defaults_to_the_default_run_dir(capsys, tmp_path, monkeypatch, finished_run):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(finished_run, tmp_path / "runs" / "dcgan-mnist-torch")
+    assert main(["train", "--resume", "--steps", "3", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "done: 3 steps; checkpoint runs/dcgan-mnist-torch/checkpoints/step_0000003.safetensors")
+
+
+def test_resume_refuses_fewer_steps_and_changes_nothing(capsys, finished_run):
+    before = snapshot(finished_run)
+    line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--steps", "1")
+    assert line == (f"ganbench: error: the run in {finished_run} is at step 2: --steps 1 would undo training "
+                    "(give more steps to continue)")
+    assert snapshot(finished_run) == before
+
+
+def test_resume_at_the_last_step_writes_nothing(capsys, finished_run):
+    before = snapshot(finished_run)
+    assert main(["train", "--resume", "--out", str(finished_run), "--steps", "2", "--no-progress"]) == 0
+    assert snapshot(finished_run) == before
+
+
+def test_config_records_the_mode_that_ran(finished_run):
+    assert json.loads((finished_run / "config.json").read_text())["mode"] == "eager"  # torch's default
+    assert checkpoint.read_metadata(checkpoint.resolve(finished_run))["config"]["mode"] == "eager"
+
+
+def test_resume_in_the_other_backend_takes_its_default_mode(tmp_path, finished_run):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    assert main(["train", "--resume", "--out", str(run), "--backend", "tf", "--steps", "3", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["backend"], config["mode"]) == ("tf", "graph")
+
+
+def test_sample_writes_beside_the_checkpoint_by_default(capsys, tmp_path, finished_run):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    assert main(["sample", "--checkpoint", str(run), "--n", "4"]) == 0
+    assert (run / "sample.png").is_file()
+    assert capsys.readouterr().out == f"wrote {run}/sample.png\n"
+
+
+def test_tensorflow_import_is_quiet(tmp_path):
+    """No C++ start-up notes on stderr unless the user sets TF_CPP_MIN_LOG_LEVEL (here: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", "import ganbench.backends.tf.step"], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("line, level, hidden", [
+    ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR", 2, True),
+    ("I0000 00:00:1795946985.672682    2727 port.cc:153] oneDNN custom operations are on.", 2, True),
+    ("I0000 00:00:1795946985.672682    2727 port.cc:153] oneDNN custom operations are on.", 0, False),
+    ("W0000 00:00:1795946985.672682    2727 x.cc:1] a warning", 1, False),
+    ("E0000 00:00:1795946985.672682    2727 x.cc:1] an error", 2, False),
+    ("Traceback (most recent call last):", 3, False),
+])
+def test_native_log_filter_follows_the_level(line, level, hidden):
+    from ganbench.backends.tf import hidden as is_hidden
+
+    assert is_hidden(line, level) is hidden

@@ -8,6 +8,7 @@ import io
 import shutil
 import tarfile
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,9 +44,9 @@ def test_fashion_mnist_train_values(data_dir):
 
 
 @pytest.fixture
-def mnist_copy(data_dir, tmp_path):
+def mnist_copy(mnist_dir, tmp_path):
     """A writable copy of the MNIST files under tmp_path/mnist."""
-    shutil.copytree(data_dir / "mnist", tmp_path / "mnist")
+    shutil.copytree(mnist_dir, tmp_path / "mnist", ignore=shutil.ignore_patterns("*.md"))
     return tmp_path
 
 
@@ -93,9 +94,64 @@ def test_raw_idx_files_are_read(mnist_copy):
     assert np.bincount(labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
-def test_missing_data_says_where(tmp_path):
-    with pytest.raises(GanbenchError, match=rf"train-images-idx3-ubyte.gz not found in {tmp_path}/mnist"):
-        data.load("mnist", "train", tmp_path)
+def test_mnist_is_built_in(tmp_path):
+    """An empty data root still has MNIST: the package ships it, checked like any copy."""
+    assert (catalog.EMBEDDED_MNIST / "train-images-idx3-ubyte.gz").is_file()
+    assert catalog.EMBEDDED_MNIST in catalog.MNIST.extra_dirs
+    images, labels = data.load("mnist", "test", tmp_path / "empty-root")
+    assert images.shape == (10000, 28, 28, 1) and np.bincount(labels)[0] == 980
+    assert not (tmp_path / "empty-root").exists()  # nothing was downloaded
+
+
+def without_extra_dirs(monkeypatch, name):
+    """The dataset as if neither the built-in copy nor Debian's package were there."""
+    bare = dataclasses.replace(catalog.DATASETS[name], extra_dirs=())
+    monkeypatch.setitem(catalog.DATASETS, name, bare)
+    return bare
+
+
+def test_missing_data_with_downloads_off_names_every_way(tmp_path, monkeypatch):
+    without_extra_dirs(monkeypatch, "fashion-mnist")
+    monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "1")
+    root = tmp_path / "root"
+    with pytest.raises(GanbenchError) as error:
+        data.load("fashion-mnist", "train", root)
+    assert str(error.value) == (
+        f"fashion-mnist: train-images-idx3-ubyte.gz not found in {root}/fashion-mnist; downloads are off "
+        f"(--no-download); to provide it: put its files in {root}/fashion-mnist (--data-dir or GANBENCH_DATA "
+        "choose the root); or run 'ganbench data download fashion-mnist' where there is a network; or apt "
+        "install dataset-fashion-mnist (Debian, Ubuntu)")
+    assert not root.exists()
+
+
+def test_missing_data_is_downloaded_on_first_use(fashion_dir, tmp_path, monkeypatch, http_server, capfd):
+    served, url = http_server
+    for f in fashion_dir.glob("*.gz"):
+        shutil.copy(f, served / f.name)
+    bare = without_extra_dirs(monkeypatch, "fashion-mnist")
+    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", dataclasses.replace(bare, mirror=url))
+    monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "")  # downloads on
+    images, _ = data.load("fashion-mnist", "test", tmp_path / "root")
+    assert images.shape == (10000, 28, 28, 1)
+    assert sorted(p.name for p in (tmp_path / "root" / "fashion-mnist").iterdir()) == sorted(
+        p.name for p in served.iterdir())
+    assert capfd.readouterr().err.strip().splitlines()[-1] == (
+        f"ganbench: downloaded fashion-mnist to {tmp_path}/root/fashion-mnist")
+
+
+def test_failed_download_names_every_way(tmp_path, monkeypatch, http_server):
+    _, url = http_server  # serves nothing: every file is a 404
+    bare = without_extra_dirs(monkeypatch, "mnist")
+    monkeypatch.setitem(catalog.DATASETS, "mnist", dataclasses.replace(bare, mirror=url))
+    monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "")  # downloads on
+    with pytest.raises(GanbenchError) as error:
+        data.load("mnist", "train", tmp_path / "root")
+    message = str(error.value)
+    assert message.startswith(f"mnist: train-images-idx3-ubyte.gz not found in {tmp_path}/root/mnist, and "
+                              f"download of {url}train-images-idx3-ubyte.gz failed: ")
+    assert message.endswith(f"; to provide it: put its files in {tmp_path}/root/mnist (--data-dir or GANBENCH_DATA "
+                            "choose the root); or run 'ganbench data download mnist' where there is a network")
+    assert "\n" not in message
 
 
 def test_data_root_precedence(monkeypatch, tmp_path):
@@ -103,12 +159,15 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert str(catalog.data_root("explicit")) == "explicit"
     assert catalog.data_root(None) == tmp_path
     monkeypatch.delenv("GANBENCH_DATA")
-    assert str(catalog.data_root(None)) == "data"
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    assert catalog.data_root(None) == tmp_path / "cache" / "data"
+    monkeypatch.delenv("GANBENCH_CACHE")
+    assert catalog.data_root(None) == Path.home() / ".cache" / "ganbench" / "data"
 
 
-def test_fashion_mnist_falls_back_to_debian_dir(data_dir, tmp_path, monkeypatch):
+def test_fashion_mnist_falls_back_to_debian_dir(fashion_dir, tmp_path, monkeypatch):
     debian = tmp_path / "usr-share"
-    shutil.copytree(data_dir / "fashion-mnist", debian)
+    shutil.copytree(fashion_dir, debian)
     assert catalog.DEBIAN_FASHION_MNIST in catalog.FASHION_MNIST.extra_dirs
     patched = catalog.IdxDataset(**{**catalog.FASHION_MNIST.__dict__, "extra_dirs": (debian,)})
     monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", patched)
@@ -208,9 +267,9 @@ def test_archive_with_an_unsafe_member_is_refused(tmp_path, http_server, monkeyp
     assert not list((tmp_path / "root" / "cifar10").iterdir())
 
 
-def test_download_accepts_recompressed_payload(data_dir, tmp_path, http_server):
+def test_download_accepts_recompressed_payload(mnist_dir, tmp_path, http_server):
     served, url = http_server
-    for f in (data_dir / "mnist").glob("*.gz"):
+    for f in mnist_dir.glob("*.gz"):
         shutil.copy(f, served / f.name)
     target = download.download("mnist", tmp_path / "root", base_url=url)
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in served.iterdir())
@@ -218,9 +277,9 @@ def test_download_accepts_recompressed_payload(data_dir, tmp_path, http_server):
     assert np.bincount(labels).tolist() == MNIST_TRAIN_COUNTS
 
 
-def test_download_rejects_bad_checksum_and_leaves_nothing(data_dir, tmp_path, http_server):
+def test_download_rejects_bad_checksum_and_leaves_nothing(mnist_dir, tmp_path, http_server):
     served, url = http_server
-    for f in (data_dir / "mnist").glob("*.gz"):
+    for f in mnist_dir.glob("*.gz"):
         shutil.copy(f, served / f.name)
     bad = served / "train-labels-idx1-ubyte.gz"
     payload = bytearray(gzip.decompress(bad.read_bytes()))

@@ -1,6 +1,7 @@
 """ganbench command line: one subcommand per task. Bad input: one stderr line, exit code 2."""
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,15 @@ def positive_float(text: str) -> float:
     return value
 
 
+def add_data_options(p) -> None:
+    """--data-dir and --no-download, the same on every command that reads a dataset."""
+    p.add_argument("--data-dir", help="dataset root holding mnist/, fashion-mnist/, cifar10/, stl10/; default "
+                   "$GANBENCH_DATA, else ~/.cache/ganbench/data (MNIST is built in; other datasets are "
+                   "downloaded there on first use)")
+    p.add_argument("--no-download", action="store_true", help="never download: fail with one line if the dataset "
+                   "is missing (also: GANBENCH_NO_DOWNLOAD=1)")
+
+
 def add_train(sub) -> None:
     d = TrainConfig()
     p = sub.add_parser(
@@ -98,9 +108,9 @@ def add_train(sub) -> None:
     p.add_argument("--eval-every", type=non_negative_int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
     p.add_argument("--eval-n", type=positive_int, help=f"samples per periodic evaluation; default {d.eval_n}")
     p.add_argument("--out", type=Path, help="run directory; default runs/<model>-<dataset>-<backend>")
-    p.add_argument("--data-dir", help="dataset root (holds mnist/, fashion-mnist/); default $GANBENCH_DATA or ./data")
-    p.add_argument("--download", action="store_true", help="download the dataset first if it is missing")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    add_data_options(p)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out (default: as above) from its "
+                   "latest checkpoint; --steps may only grow")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -127,27 +137,28 @@ def cmd_train(args) -> int:
     from ganbench.training import loop
 
     if args.resume:
-        if args.out is None:
-            raise GanbenchError("--resume needs --out, the run directory to continue")
         if args.preset:
             raise GanbenchError("--resume continues the run's saved config; drop --preset")
-        saved = loop.saved_config(args.out)
+        out = args.out or default_run_dir(config_from_args(args, TrainConfig())[0])
+        saved = loop.saved_config(out)
+        if args.backend not in (None, saved.backend) and args.mode is None:
+            saved = saved.replace(mode="default")  # the other backend's own default, not this one's mode
         config, changes = config_from_args(args, saved)
         clashes = sorted(k for k, v in changes.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v)
         if clashes:
-            raise GanbenchError(f"--resume cannot change {', '.join(clashes)} of the run in {args.out}")
+            raise GanbenchError(f"--resume cannot change {', '.join(clashes)} of the run in {out}")
     else:
         base = apply_preset(TrainConfig(), args.preset) if args.preset else TrainConfig()
         config, _ = config_from_args(args, base)
+        out = args.out or default_run_dir(config)
     config.validate()
-    out = args.out or Path("runs") / f"{config.model}-{config.dataset}-{config.backend}"
-    if args.download:
-        from ganbench.data.download import download
-
-        download(config.dataset, args.data_dir)
     last = loop.train(config, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress)
     print(f"done: {config.steps} steps; checkpoint {last}; samples in {out / loop.SAMPLES_DIR}")
     return 0
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    return Path("runs") / f"{config.model}-{config.dataset}-{config.backend}"
 
 
 def add_sample(sub) -> None:
@@ -160,7 +171,8 @@ def add_sample(sub) -> None:
     p.add_argument("--backend", help="torch or tf; default: the backend that trained the checkpoint")
     p.add_argument("--n", type=positive_int, default=64, help="number of samples; default 64")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed; default 0")
-    p.add_argument("--out", type=Path, default=Path("grid.png"), help="output PNG path; default grid.png")
+    p.add_argument("--out", type=Path, help="output PNG path; default sample.png beside the checkpoint (in the run "
+                   "directory when given one)")
     p.set_defaults(func=cmd_sample)
 
 
@@ -168,11 +180,12 @@ def cmd_sample(args) -> int:
     from ganbench.backends import get_backend
     from ganbench.sampling import sample_grid
 
-    if args.out.suffix.lower() != ".png":
-        raise GanbenchError(f"--out must name a .png file, got {args.out}")
+    out = args.out or beside(args.checkpoint, "sample.png")
+    if out.suffix.lower() != ".png":
+        raise GanbenchError(f"--out must name a .png file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    path = sample_grid(args.checkpoint, args.backend, args.n, args.seed, args.out)
+    path = sample_grid(args.checkpoint, args.backend, args.n, args.seed, out)
     print(f"wrote {path}")
     return 0
 
@@ -188,7 +201,7 @@ def add_data(sub) -> None:
     )
     dl.add_argument("dataset", help="mnist, fashion-mnist, cifar10 (162 MB) or stl10 (2.5 GB); archives are "
                     "md5-checked, extracted and deleted")
-    dl.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
+    dl.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA, else ~/.cache/ganbench/data")
     dl.add_argument("--base-url", help="mirror to use instead of the canonical one")
     dl.set_defaults(func=cmd_download)
 
@@ -211,7 +224,7 @@ def add_classifier(sub) -> None:
         "(safetensors + JSON: test accuracy, data hash) under $GANBENCH_CACHE or ~/.cache/ganbench.",
     )
     t.add_argument("--dataset", required=True, help="mnist or fashion-mnist")
-    t.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
+    add_data_options(t)
     t.add_argument("--epochs", type=positive_int, help="training epochs; default 3 (mnist) or 6 (fashion-mnist)")
     t.add_argument("--seed", type=non_negative_int, default=0, help="seed of the init and the data order; default 0")
     t.set_defaults(func=cmd_classifier_train)
@@ -251,7 +264,7 @@ def add_eval(sub) -> None:
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
-    p.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
+    add_data_options(p)
     p.add_argument("--out", type=Path, help="JSON result path; default eval.json beside the checkpoint or images")
     p.set_defaults(func=cmd_eval)
 
@@ -277,14 +290,18 @@ def cmd_eval(args) -> int:
         images = ev.load_images(args.images)
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor)
     result["source"] = source
-    origin = args.checkpoint if args.checkpoint is not None else args.images
-    out = args.out or (origin if origin.is_dir() else origin.parent) / "eval.json"
+    out = args.out or beside(args.checkpoint if args.checkpoint is not None else args.images, "eval.json")
     ev.write_result(result, out)
     for name, value in result["metrics"].items():
         print(f"{name:>10}  {value:.6g}")
     print(f"protocol: N={args.n}, reference {result['protocol']['reference']}, {result['protocol']['features']}")
     print(f"wrote {out}")
     return 0
+
+
+def beside(origin: Path, name: str) -> Path:
+    """`name` in the folder `origin` names, or in the folder holding the file it names."""
+    return (origin if origin.is_dir() else origin.parent) / name
 
 
 def feature_extractor(kind: str, dataset: str, inception_weights):
@@ -327,7 +344,7 @@ def add_bench(sub) -> None:
     p.add_argument("--minutes", type=positive_float, default=2.0, help="--quality: training budget per run; default 2")
     p.add_argument("--evals", type=positive_int, default=6, help="--quality: scores per run after the one at 0 s; default 6")
     p.add_argument("--eval-n", type=positive_int, default=2000, help="--quality: samples per score; default 2000")
-    p.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA or ./data")
+    add_data_options(p)
     p.add_argument("--out", type=Path, default=Path("bench"), help="output directory (new or empty); default bench")
     p.set_defaults(func=cmd_bench)
 
@@ -383,6 +400,8 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "no_download", False):
+        os.environ["GANBENCH_NO_DOWNLOAD"] = "1"  # read by the data layer, here and in bench's processes
     try:
         return args.func(args)
     except TrainingDiverged as exc:

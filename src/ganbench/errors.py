@@ -7,3 +7,7 @@ class GanbenchError(Exception):
 
 class TrainingDiverged(GanbenchError):
     """A loss or weight became non-finite; the message names the step and the network."""
+
+
+class DatasetMissing(GanbenchError):
+    """A dataset's files are not where ganbench looks: it may download them (data.catalog.load)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganbench.errors import GanbenchError
+from ganbench.errors import DatasetMissing, GanbenchError
 
 CIFAR_RECORD = 1 + 3 * 32 * 32
 STL_IMAGE = 3 * 96 * 96
@@ -27,6 +27,10 @@ class BinaryDataset:
     md5: str
     num_classes = 10
 
+    @property
+    def provide_hint(self) -> str:
+        return f"extract {self.url.rsplit('/', 1)[-1]} ({self.url}) into <root>/{self.name}/"
+
     def read(self, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in self.splits:
             raise GanbenchError(f"unknown split {split!r} of {self.name} (choose from {', '.join(self.splits)})")
@@ -40,10 +44,7 @@ class BinaryDataset:
 
 def existing(path: Path, dataset: BinaryDataset) -> Path:
     if not path.is_file():
-        raise GanbenchError(
-            f"{dataset.name}: {path.name} not found in {path.parent} (extract {dataset.url.rsplit('/', 1)[-1]} "
-            f"into {path.parent.parent}, or set --data-dir / GANBENCH_DATA)"
-        )
+        raise DatasetMissing(f"{dataset.name}: {path.name} not found in {path.parent}")
     return path
 
 

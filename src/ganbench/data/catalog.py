@@ -4,6 +4,7 @@ Readers return uint8 images in NHWC layout and int64 labels; nothing here import
 """
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import numpy as np
 from ganbench.data import idx
 from ganbench.data.batches import pad_to
 from ganbench.data.binary import CIFAR10, STL10
-from ganbench.errors import GanbenchError
+from ganbench.errors import DatasetMissing, GanbenchError
 
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # apt install dataset-fashion-mnist
+EMBEDDED_MNIST = Path(__file__).parent / "mnist"  # shipped with ganbench (11 MB): works offline
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class IdxDataset:
     mirror: str          # base URL of the canonical download
     files: dict          # (split, "images"|"labels") -> IdxFile
     extra_dirs: tuple = ()  # searched after the data root, e.g. Debian's package
+    provide_hint: str = ""  # one more way to provide the files, named when they are missing
 
     image_shape = (28, 28, 1)
     num_classes = 10
@@ -61,6 +64,7 @@ MNIST = IdxDataset(
             "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         },
     ),
+    extra_dirs=(EMBEDDED_MNIST,),
 )
 
 FASHION_MNIST = IdxDataset(
@@ -81,6 +85,7 @@ FASHION_MNIST = IdxDataset(
         },
     ),
     extra_dirs=(DEBIAN_FASHION_MNIST,),
+    provide_hint="apt install dataset-fashion-mnist (Debian, Ubuntu)",
 )
 
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10, STL10)}
@@ -126,10 +131,22 @@ def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def data_root(data_dir: str | os.PathLike | None) -> Path:
-    """--data-dir, else $GANBENCH_DATA, else ./data."""
+    """--data-dir, else $GANBENCH_DATA, else <cache>/data: the same for every command and the tests."""
     if data_dir:
         return Path(data_dir)
-    return Path(os.environ.get("GANBENCH_DATA") or "data")
+    if os.environ.get("GANBENCH_DATA"):
+        return Path(os.environ["GANBENCH_DATA"])
+    return cache_dir() / "data"
+
+
+def cache_dir() -> Path:
+    """$GANBENCH_CACHE, else ~/.cache/ganbench: classifiers, Inception weights, default data root."""
+    return Path(os.environ.get("GANBENCH_CACHE") or Path.home() / ".cache" / "ganbench")
+
+
+def downloads_allowed() -> bool:
+    """False when --no-download (which sets GANBENCH_NO_DOWNLOAD for the process and its children)."""
+    return os.environ.get("GANBENCH_NO_DOWNLOAD", "") in ("", "0")
 
 
 def search_dirs(dataset: IdxDataset, root: Path) -> list[Path]:
@@ -143,17 +160,23 @@ def find_file(dataset: IdxDataset, root: Path, file: IdxFile) -> Path:
         for candidate in (d / f"{file.name}.gz", d / file.name):
             if candidate.is_file():
                 return candidate
-    where = " or ".join(str(d) for d in dirs)
-    raise GanbenchError(
-        f"{dataset.name}: {file.name}.gz not found in {where} "
-        f"(set --data-dir or GANBENCH_DATA, or fetch it with: ganbench data download {dataset.name})"
-    )
+    raise DatasetMissing(f"{dataset.name}: {file.name}.gz not found in {' or '.join(str(d) for d in dirs)}")
 
 
 def load(name: str, split: str = "train", data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, H, W, C], labels int64 [N]) of a split, every file checked."""
+    """(images uint8 [N, H, W, C], labels int64 [N]) of a split, every file checked. A dataset
+    missing from the data root (and its extra dirs) is downloaded there first, unless downloads
+    are off."""
     dataset = get_dataset(name)
     root = data_root(data_dir)
+    try:
+        return read_split(dataset, root, split)
+    except DatasetMissing as missing:
+        download_missing(dataset, root, str(missing))
+    return read_split(dataset, root, split)
+
+
+def read_split(dataset, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(dataset, IdxDataset):
         return dataset.read(root, split)
     if split not in ("train", "test"):
@@ -169,6 +192,24 @@ def load(name: str, split: str = "train", data_dir=None) -> tuple[np.ndarray, np
     if len(images) != len(labels):
         raise GanbenchError(f"{dataset.name} {split}: {len(images)} images but {len(labels)} labels")
     return images[..., None].copy(), labels.astype(np.int64)
+
+
+def download_missing(dataset, root: Path, missing: str) -> None:
+    """Download the dataset into `root` (one stderr line says where), or fail with one line that
+    names every way to provide it."""
+    ways = [f"put its files in {root / dataset.name} (--data-dir or GANBENCH_DATA choose the root)",
+            f"run 'ganbench data download {dataset.name}' where there is a network"]
+    if getattr(dataset, "provide_hint", ""):
+        ways.append(dataset.provide_hint)
+    if not downloads_allowed():
+        raise GanbenchError(f"{missing}; downloads are off (--no-download); to provide it: {'; or '.join(ways)}")
+    from ganbench.data.download import download
+
+    try:
+        target = download(dataset.name, root)
+    except GanbenchError as exc:
+        raise GanbenchError(f"{missing}, and {exc}; to provide it: {'; or '.join(ways)}") from None
+    print(f"ganbench: downloaded {dataset.name} to {target}", file=sys.stderr)
 
 
 def gan_images(name: str, size: int, data_dir=None, image_dir="", channels: int = 0) -> np.ndarray:

@@ -8,7 +8,6 @@ mnist_frechet_distance and mnist_score use a MNIST classifier.
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganbench import data
+from ganbench.data.catalog import cache_dir
 from ganbench.fileio import atomic_write
 from ganbench.errors import GanbenchError
 from ganbench.rng import STREAM_DATA_ORDER, keyed_rng
@@ -28,11 +28,6 @@ MIN_ACCURACY = {"mnist": 0.990, "fashion-mnist": 0.910}
 BATCH = 128
 LR = 1e-3
 ARCH_VERSION = "cnn-32-64-128-fc256-v2"
-
-
-def cache_dir() -> Path:
-    """$GANBENCH_CACHE, else ~/.cache/ganbench."""
-    return Path(os.environ.get("GANBENCH_CACHE") or Path.home() / ".cache" / "ganbench")
 
 
 def classifier_path(dataset: str) -> Path:

@@ -117,12 +117,18 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     # the run records what "automatic" resolved to, so that sampling needs no data
     config, spec, stream = prepare_data(config, data_dir)
     if resume:
-        state, meta, _ = checkpoint.load(run_dir, spec_from_metadata)
+        state, meta, path = checkpoint.load(run_dir, spec_from_metadata)
         start = meta["step"]
+        if start > config.steps:
+            raise GanbenchError(f"the run in {run_dir} is at step {start}: --steps {config.steps} would undo "
+                                "training (give more steps to continue)")
+        if start == config.steps:
+            return path  # already done: nothing is written
     else:
         state, start = {"nets": init_gan(spec, config.seed)}, 0
     backend = get_backend(config.backend)
     gan = backend.GAN(spec, state, config, mode=config.mode)
+    config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
     evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
 
     run_dir.mkdir(parents=True, exist_ok=True)
