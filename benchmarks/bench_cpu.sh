@@ -2,7 +2,7 @@
 # The CPU benchmark of benchmarks/README.md, from the repository root; nothing else should run.
 # Needs the MNIST classifier for the quality run: ganbench classifier train --dataset mnist
 set -euo pipefail
-export GANBENCH_DATA="${GANBENCH_DATA:-../shared/data}" TF_CPP_MIN_LOG_LEVEL=2
+# datasets come from the data root as for every command: $GANBENCH_DATA, else ~/.cache/ganbench/data
 out="${1:-/tmp/ganbench-bench}"
 rm -rf "$out" && mkdir -p "$out"
 python benchmarks/fast_step.py --out "$out/fast_step.json" | tee "$out/fast_step.txt"

@@ -4,7 +4,7 @@
 # on its own core with one thread, so CPU time (GNU time, <run>.time) is compute time.
 # Run from the repository root: bash benchmarks/fashion_runs.sh
 set -e
-export GANBENCH_DATA=$(realpath "${GANBENCH_DATA:-../shared/data}")
+if [ -n "${GANBENCH_DATA:-}" ]; then export GANBENCH_DATA=$(realpath "$GANBENCH_DATA"); fi  # we cd below
 export TF_CPP_MIN_LOG_LEVEL=2 OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 mkdir -p runs/fashion && cd runs/fashion
 CNN="--model sngan_cnn --loss hinge --width 0.25 --lr 2e-4 --beta1 0.5 --beta2 0.999 --n-dis 1 --batch-size 64 --batch-size-g 64 --steps 2000 --sample-every 500 --checkpoint-every 500"

@@ -221,7 +221,8 @@ def add_classifier(sub) -> None:
         "train",
         help="train the classifier of a dataset",
         description="Train the small CNN of a dataset deterministically on its training split and save it "
-        "(safetensors + JSON: test accuracy, data hash) under $GANBENCH_CACHE or ~/.cache/ganbench.",
+        "as <cache>/classifiers/<dataset>.safetensors, one file whose header holds the JSON metadata (test accuracy, "
+        "data hash); <cache> is $GANBENCH_CACHE or ~/.cache/ganbench.",
     )
     t.add_argument("--dataset", required=True, help="mnist or fashion-mnist")
     add_data_options(t)

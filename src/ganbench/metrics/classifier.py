@@ -1,9 +1,9 @@
 """Domain classifiers for MNIST and Fashion-MNIST: the offline feature space of the metrics.
 
 A small CNN (PyTorch), trained deterministically on the padded 32x32 training split and saved as
-safetensors + JSON metadata (test accuracy, data hash) in the cache directory. Its 256-d
-penultimate activations are the features and its softmax the class probabilities, as TF-GAN's
-mnist_frechet_distance and mnist_score use a MNIST classifier.
+one safetensors file in the cache directory, its header holding JSON metadata (test accuracy,
+data hash). Its 256-d penultimate activations are the features and its softmax the class
+probabilities, as TF-GAN's mnist_frechet_distance and mnist_score use a MNIST classifier.
 """
 
 import hashlib
