@@ -30,6 +30,7 @@ from ganbench.bench.measure import bench_config, machine, matmul_gflops
 from ganbench.archs.flops import train_step_flops
 from ganbench.init import init_gan
 from ganbench.training import loop
+from ganbench.training.inputs import draw_step_inputs
 
 VARIANTS = ("default", "contiguous", "adam foreach", "adam fused", "concat D", "compiled")
 
@@ -61,9 +62,9 @@ def time_variant(preset, variant, steps, warmup, data_dir):
     gan = make_gan(spec, config, variant)
     times = []
     for step in range(warmup + steps):
-        inputs = loop.step_inputs(config, stream, spec, step)
+        inputs = draw_step_inputs(config, stream, spec, step)
         start = time.perf_counter()
-        gan.train_step(**inputs)
+        gan.train_step(inputs)
         times.append(time.perf_counter() - start)
     median = statistics.median(times[warmup:])
     return {"preset": preset, "variant": variant, "median_step_s": median,

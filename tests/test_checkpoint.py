@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 from ganbench.sampling import sample_grid
-from ganbench.training.loop import spec_from_metadata
+from ganbench.training.inputs import StepInputs
 
 CONFIG = TrainConfig(steps=3)
 WRITER = {"backend": "test"}
@@ -21,7 +22,7 @@ def trained_state(backend, spec, init_state, real_batches, steps=3):
 
     gan = get_backend(backend).GAN(spec, init_state, CONFIG, device="cpu")
     for s in range(steps):
-        gan.train_step(real_batches[s], normal_noise(0, 7, (1, 64, 100), s))
+        gan.train_step(StepInputs(real_batches[s], normal_noise(0, 7, (1, 64, 100), s)))
     return gan.export_state()
 
 
@@ -36,7 +37,7 @@ def test_roundtrip_is_exact_and_latest_moves(tmp_path, spec, torch_state):
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.safetensors")) == [
         "step_0000003.safetensors", "step_0000004.safetensors"]
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == path.name
-    state, meta, resolved = checkpoint.load(tmp_path, spec_from_metadata)
+    state, meta, resolved, _ = checkpoint.load(tmp_path)
     assert resolved == path and meta["step"] == 4 and meta["config"]["steps"] == 3
     assert meta["opt_steps"] == {"G": 3, "D": 3}
     for key in ("G", "D"):
@@ -66,7 +67,7 @@ def test_cross_backend_sampling_gives_the_same_png(tmp_path, spec, init_state, r
 
 def test_checkpoint_resumes_optimizer_in_other_backend(spec, torch_state, tmp_path):
     checkpoint.save(tmp_path, 3, torch_state, CONFIG, spec, WRITER)
-    state, _, _ = checkpoint.load(tmp_path, spec_from_metadata)
+    state = checkpoint.load(tmp_path).state
     tf_gan = get_backend("tf").GAN(spec, state, CONFIG)
     exported = tf_gan.export_state()
     assert exported["opt"]["G"]["step"] == 3
@@ -78,14 +79,14 @@ def test_garbage_file_is_unreadable(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(GanbenchError, match=r"bad.safetensors: unreadable checkpoint"):
-        checkpoint.load(bad, spec_from_metadata)
+        checkpoint.load(bad)
 
 
 def test_foreign_safetensors_is_refused(tmp_path):
     path = tmp_path / "other.safetensors"
     save_file({"w": np.zeros(3, np.float32)}, str(path))
     with pytest.raises(GanbenchError, match=r"not a ganbench checkpoint"):
-        checkpoint.load(path, spec_from_metadata)
+        checkpoint.load(path)
 
 
 def test_wrong_shapes_are_incompatible(tmp_path, spec, torch_state):
@@ -98,7 +99,7 @@ def test_wrong_shapes_are_incompatible(tmp_path, spec, torch_state):
         meta = f.metadata()
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(GanbenchError, match=r"incompatible checkpoint: G.fc.weight has shape \(10, 100\), model needs \(8192, 100\)"):
-        checkpoint.load(path, spec_from_metadata)
+        checkpoint.load(path)
 
 
 def test_other_format_version_is_incompatible(tmp_path, spec, torch_state):
@@ -110,9 +111,47 @@ def test_other_format_version_is_incompatible(tmp_path, spec, torch_state):
     meta["version"] = 99
     save_file(checkpoint.flatten_state(torch_state), str(path), metadata={"ganbench": json.dumps(meta)})
     with pytest.raises(GanbenchError, match=r"incompatible checkpoint format 'ganbench-checkpoint' v99"):
-        checkpoint.load(path, spec_from_metadata)
+        checkpoint.load(path)
 
 
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(GanbenchError, match=r"no checkpoint found"):
-        checkpoint.load(tmp_path, spec_from_metadata)
+        checkpoint.load(tmp_path)
+
+
+def test_spec_hash_follows_the_computation_not_incidental_fields(spec):
+    """Notes, the init and a switched-off field leave the hash; a changed eps or shape moves it."""
+    bn = spec.generator.layers[2]
+    assert type(bn).__name__ == "BatchNorm"
+
+    def with_layer(layer):
+        layers = list(spec.generator.layers)
+        layers[2] = layer
+        return dataclasses.replace(spec, generator=dataclasses.replace(spec.generator, layers=tuple(layers)))
+
+    same = checkpoint.spec_hash(spec)
+    assert checkpoint.spec_hash(dataclasses.replace(spec, notes=("a note",))) == same
+    assert checkpoint.spec_hash(with_layer(dataclasses.replace(bn, init=("normal", 0.5)))) == same
+    assert checkpoint.spec_hash(with_layer(dataclasses.replace(bn, eps=1e-3))) != same
+    assert checkpoint.spec_hash(with_layer(dataclasses.replace(bn, num_features=256))) != same
+    assert checkpoint.spec_hash(dataclasses.replace(spec, z_dim=128)) != same
+    assert checkpoint.spec_hash(with_layer(dataclasses.replace(bn, no_affine=True))) != same
+
+
+def test_legacy_hash_is_the_one_earlier_checkpoints_carry():
+    """dcgan (1 channel) as every checkpoint before the computation hash recorded it."""
+    from ganbench.archs import build_spec
+
+    assert checkpoint.legacy_spec_hash(build_spec("dcgan", 1)) == "73ea2e3676c82b10"
+
+
+def test_checkpoint_with_the_legacy_hash_loads(tmp_path, spec, torch_state):
+    from safetensors import safe_open
+
+    path = checkpoint.save(tmp_path, 3, torch_state, CONFIG, spec, {"backend": "torch"})
+    with safe_open(str(path), framework="numpy") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(f.metadata()["ganbench"])
+    meta["spec_hash"] = checkpoint.legacy_spec_hash(spec)
+    save_file(tensors, str(path), metadata={"ganbench": json.dumps(meta)})
+    assert checkpoint.load(path).meta["step"] == 3

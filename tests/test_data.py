@@ -232,8 +232,17 @@ def tar_gz(source_root, member, dest):
     return hashlib.md5(dest.read_bytes()).hexdigest()
 
 
+@pytest.fixture(params=["data_filter", "own_checks"])
+def tar_safety(request, monkeypatch):
+    """Both extraction paths: tarfile's data filter, and ganbench's checks where Python (before
+    3.11.4 / 3.10.12) has no filter."""
+    if request.param == "own_checks":
+        monkeypatch.delattr(tarfile, "data_filter")
+    return request.param
+
+
 @pytest.mark.parametrize("name", ["cifar10", "stl10"])
-def test_archive_download_extracts_a_readable_dataset(tmp_path, http_server, monkeypatch, name):
+def test_archive_download_extracts_a_readable_dataset(tmp_path, http_server, monkeypatch, name, tar_safety):
     from binary_files import write_cifar, write_stl
 
     served, url = http_server
@@ -249,7 +258,7 @@ def test_archive_download_extracts_a_readable_dataset(tmp_path, http_server, mon
     assert np.array_equal(images, expected)
 
 
-def test_archive_with_an_unsafe_member_is_refused(tmp_path, http_server, monkeypatch):
+def test_archive_with_an_unsafe_member_is_refused(tmp_path, http_server, monkeypatch, tar_safety):
     served, url = http_server
     evil = tmp_path / "evil"
     (evil / "cifar-10-batches-bin").mkdir(parents=True)

@@ -51,20 +51,24 @@ def test_stl10_single_pixel_orientation(tmp_path):
     assert images[0, 1, 0, 0] == 255 and images.sum() == 255 and labels.tolist() == [9]
 
 
-def test_binary_errors_are_clear(tmp_path):
+def test_binary_errors_are_clear(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "1")  # a missing archive is named, not fetched
     write_cifar(tmp_path)
     bad = tmp_path / "cifar10" / "cifar-10-batches-bin" / "test_batch.bin"
     bad.write_bytes(bad.read_bytes()[:-5])
     with pytest.raises(GanbenchError, match=r"test_batch.bin: 61455 bytes is not a whole number of 3073-byte records"):
         data.load("cifar10", "test", tmp_path)
-    with pytest.raises(GanbenchError, match=r"stl10: train_X.bin not found in .*stl10_binary \(extract stl10_binary.tar.gz"):
+    with pytest.raises(GanbenchError, match=r"stl10: train_X.bin not found in .*stl10_binary; downloads are off .*"
+                       r"or extract stl10_binary.tar.gz \(http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz\) "
+                       r"into <root>/stl10/$"):
         data.load("stl10", "train", tmp_path)
     with pytest.raises(GanbenchError, match=r"unknown split 'unlabeled' of cifar10"):
         data.load("cifar10", "unlabeled", tmp_path)
 
 
-def test_dcgan_trains_on_cifar10_layout(tmp_path):
-    """Three channels flow through the spec: the CIFAR reader feeds a 3-channel dcgan."""
+def test_cifar10_batches_fit_a_three_channel_model(tmp_path):
+    """The CIFAR reader's images batch as 3-channel 32x32 inputs of a 3-channel dcgan (training
+    on format-exact files: test_presets)."""
     from ganbench.archs import build_spec
 
     write_cifar(tmp_path)

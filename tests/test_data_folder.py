@@ -67,11 +67,11 @@ def test_fit_to_size_pads_and_box_downsamples():
 
 def test_stl10_gan_images_are_the_unlabeled_split_at_48(tmp_path):
     images, _ = write_stl(tmp_path, n=4)
-    out = catalog.gan_images("stl10", 48, tmp_path)
-    assert out.shape == (4, 48, 48, 3)
+    out, labels = catalog.gan_data("stl10", 48, tmp_path)
+    assert out.shape == (4, 48, 48, 3) and labels is None  # the unlabeled split has no labels
     assert np.array_equal(out, catalog.fit_to_size(images, 48))
     with pytest.raises(GanbenchError, match="stl10 has 3 channel"):
-        catalog.gan_images("stl10", 48, tmp_path, channels=1)
+        catalog.gan_data("stl10", 48, tmp_path, channels=1)
 
 
 def test_training_on_a_folder_records_its_shape(tmp_path):
@@ -87,7 +87,7 @@ def test_training_on_a_folder_records_its_shape(tmp_path):
     config = TrainConfig(model="sngan_cnn", dataset="folder", image_dir=str(folder), width=0.0625, loss="hinge",
                          batch_size=4, steps=1, sample_every=1, checkpoint_every=1)
     last = loop.train(config, tmp_path / "run", progress=False)
-    _, meta, _ = checkpoint.load(last, loop.spec_from_metadata)
+    meta = checkpoint.load(last).meta
     assert (meta["config"]["image_size"], meta["config"]["channels"]) == (32, 3)
     folder.rename(tmp_path / "gone")  # sampling needs no data
     grid = sampling.sample_grid(last, None, 4, 0, tmp_path / "g.png")

@@ -216,6 +216,6 @@ def test_eval_cli_on_a_checkpoint(quick_classifier, tmp_path, data_dir, capsys, 
     out = capsys.readouterr().out
     assert code == 0 and "fid" in out and "coverage" in out
     result = json.loads((run / "eval.json").read_text())
-    assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0}
+    assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0, "generator": "raw"}
     assert result["protocol"]["n"] == 300 and set(result["metrics"]) == {"fid", "coverage", "class_kl"}
     assert result["metrics"]["fid"] > 0

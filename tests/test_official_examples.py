@@ -19,6 +19,7 @@ from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.presets import apply_preset
 from ganbench.rng import dropout_keep_nchw, dropout_step_key, mix32, normal_noise
+from ganbench.training.inputs import StepInputs
 
 FP64_STEP_ATOL = 1e-10
 KERAS_ATOL = 1e-5
@@ -34,11 +35,9 @@ def setup(preset, **changes):
 
 def inputs(spec, step):
     size = spec.image_shape[1]
-    out = dict(reals=np.random.default_rng(step).uniform(-1, 1, (1, BATCH, size, size, 1)).astype(np.float32),
-               z=normal_noise(0, 2, (1, BATCH, spec.z_dim), step))
-    if spec.has_dropout:
-        out["dropout_key"] = dropout_step_key(0, step)
-    return out
+    return StepInputs(reals=np.random.default_rng(step).uniform(-1, 1, (1, BATCH, size, size, 1)).astype(np.float32),
+                      z=normal_noise(0, 2, (1, BATCH, spec.z_dim), step),
+                      dropout_key=dropout_step_key(0, step) if spec.has_dropout else None)
 
 
 def max_diff(a: dict, b: dict) -> tuple:
@@ -63,7 +62,7 @@ def test_three_float64_steps_agree_across_backends(preset):
     config, spec, state = setup(preset)
     gans = [get_backend(b).GAN(spec, state, config, device="cpu", dtype="float64") for b in ("torch", "tf")]
     for step in range(3):
-        losses = [gan.train_step(**inputs(spec, step)) for gan in gans]
+        losses = [gan.train_step(inputs(spec, step)) for gan in gans]
         assert losses[0] == pytest.approx(losses[1], rel=1e-12)
     worst, name = max_diff(*(gan.export_state() for gan in gans))
     assert worst < FP64_STEP_ATOL, name
@@ -78,13 +77,27 @@ def test_simultaneous_update_scores_fakes_with_the_unchanged_discriminator(backe
     config, spec, state = setup("dcgan-pytorch-example", batch_size=BATCH)
     simultaneous, alternating, frozen_d = make(update="simultaneous"), make(), make(lr_d=0.0)
     for gan in (simultaneous, alternating, frozen_d):
-        gan.train_step(**inputs(spec, 0))
+        gan.train_step(inputs(spec, 0))
     sim, alt, frozen = (gan.export_state()["nets"] for gan in (simultaneous, alternating, frozen_d))
     for name in spec.discriminator.param_shapes():  # running stats: alternating runs D once more
         np.testing.assert_allclose(sim["D"][name], alt["D"][name], rtol=0, atol=1e-12, err_msg=name)
     for name in sim["G"]:
         np.testing.assert_allclose(sim["G"][name], frozen["G"][name], rtol=0, atol=1e-12, err_msg=name)
     assert not np.allclose(sim["G"]["deconv1.weight"], alt["G"]["deconv1.weight"], rtol=0, atol=1e-9)
+
+
+def test_gradient_penalty_calls_D_with_the_steps_dropout_keys():
+    """WGAN-GP on a D with dropout: the penalty's D call is keyed like the step's other calls (rank
+    2, after real and fake), so it runs, and both backends drop the same units (float64)."""
+    import dataclasses
+
+    config, spec, state = setup("dcgan-tf-tutorial", loss="wgan-gp", update="alternating")
+    step = dataclasses.replace(inputs(spec, 0), alphas=np.random.default_rng(3).uniform(0, 1, (1, BATCH)))
+    gans = [get_backend(b).GAN(spec, state, config, device="cpu", dtype="float64") for b in ("torch", "tf")]
+    losses = [gan.train_step(step) for gan in gans]
+    assert losses[0]["gp"] > 0 and losses[0]["gp"] == pytest.approx(losses[1]["gp"], rel=1e-12)
+    worst, name = max_diff(*(gan.export_state() for gan in gans))
+    assert worst < FP64_STEP_ATOL, name
 
 
 def test_mix32_matches_a_python_int_reference():
@@ -112,14 +125,15 @@ def test_dropout_masks_match_the_numpy_oracle(backend):
         from ganbench.backends.torch.nets import KeyedDropout
 
         call_key = mix32(torch.tensor(key) ^ call)
-        out = KeyedDropout(layer).train()(torch.from_numpy(ones), call_key).numpy()
+        out = KeyedDropout(layer).train()(torch.from_numpy(ones), {"call_key": call_key}).numpy()
     else:
         import tensorflow as tf
 
         from ganbench.backends.tf.nets import Dropout as TfDropout, shift
 
         call_key = mix32(tf.constant(key, tf.int64) ^ call, shift)
-        out = TfDropout(layer)(tf.constant(ones.transpose(0, 2, 3, 1)), True, call_key).numpy().transpose(0, 3, 1, 2)
+        out = TfDropout(layer)(tf.constant(ones.transpose(0, 2, 3, 1)), True, {"call_key": call_key})
+        out = out.numpy().transpose(0, 3, 1, 2)
     np.testing.assert_allclose(out, keep / 0.7, rtol=1e-6)
 
 

@@ -22,6 +22,7 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.rng import normal_noise
+from ganbench.training.inputs import StepInputs
 
 FP64_STEP_RTOL = 1e-9
 FP32_FORWARD_ATOL = 1e-4
@@ -54,7 +55,7 @@ def setup(model, size, loss, width, seed=0):
 def step_inputs(spec, loss, s):
     rng = np.random.default_rng(s)
     size = spec.image_shape[1]
-    return dict(
+    return StepInputs(
         reals=rng.uniform(-1, 1, (N_DIS, BATCH, size, size, 3)).astype(np.float32),
         z=normal_noise(0, 2, (N_DIS, BATCH, spec.z_dim), s),
         z_g=normal_noise(0, 3, (2 * BATCH, spec.z_dim), s),
@@ -67,7 +68,7 @@ def train(gans, spec, loss, steps):
     for s in range(steps):
         for gan in gans:
             gan.set_lr_factor(1.0 - s / 10)
-        losses.append([gan.train_step(**step_inputs(spec, loss, s)) for gan in gans])
+        losses.append([gan.train_step(step_inputs(spec, loss, s)) for gan in gans])
     return losses
 
 

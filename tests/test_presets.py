@@ -12,6 +12,7 @@ from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 from ganbench.presets import apply_preset, preset_names, read_preset
 from ganbench.training import loop
+from ganbench.training.inputs import draw_step_inputs
 
 from binary_files import write_cifar, write_stl
 
@@ -43,7 +44,7 @@ def test_the_papers_presets_exist_and_validate():
 def test_every_preset_trains_in_both_backends(tmp_path, tiny_data, preset, backend):
     config = apply_preset(TrainConfig(), preset).replace(backend=backend, **SMALL)
     last = loop.train(config, tmp_path / "run", data_dir=tiny_data, progress=False)
-    state, meta, _ = checkpoint.load(last, loop.spec_from_metadata)
+    state, meta, _, _ = checkpoint.load(last)
     size = 48 if preset == "sngan_stl10" else 32
     assert meta["config"]["image_size"] == size and meta["config"]["channels"] == 3
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -61,8 +62,8 @@ def test_sngan_resume_is_exact_including_spectral_norm_vectors(tmp_path, tiny_da
     straight = loop.train(config, tmp_path / "a", data_dir=tiny_data, progress=False)
     loop.train(config.replace(steps=2), tmp_path / "b", data_dir=tiny_data, progress=False)
     resumed = loop.train(config, tmp_path / "b", resume=True, data_dir=tiny_data, progress=False)
-    a, _, _ = checkpoint.load(straight, loop.spec_from_metadata)
-    b, _, _ = checkpoint.load(resumed, loop.spec_from_metadata)
+    a = checkpoint.load(straight).state
+    b = checkpoint.load(resumed).state
     fa, fb = checkpoint.flatten_state(a), checkpoint.flatten_state(b)
     assert "D.block1_c1.sn_u" in fa and "D.fc.sn_v" in fa
     for name in fa:
@@ -81,17 +82,17 @@ def test_step_inputs_draw_g_noise_and_alphas_from_their_own_streams():
     stream = data.BatchStream(np.zeros((40, 32, 32, 1), np.uint8), 8, 0)
     config = TrainConfig(loss="wgan-gp", n_dis=3, batch_size=8, batch_size_g=16)
     spec = build_spec("sngan_resnet", 1, 32, 0.125)
-    inputs = loop.step_inputs(config, stream, spec, step=5)
-    assert inputs["reals"].shape == (3, 8, 32, 32, 1) and inputs["z"].shape == (3, 8, 128)
-    assert inputs["z_g"].shape == (16, 128) and inputs["alphas"].shape == (3, 8)
-    assert 0 <= inputs["alphas"].min() and inputs["alphas"].max() <= 1
-    assert not np.allclose(inputs["z_g"][:8], inputs["z"][0])
-    again = loop.step_inputs(config, stream, spec, step=5)
-    assert all(np.array_equal(inputs[k], again[k]) for k in inputs)
-    plain = loop.step_inputs(TrainConfig(batch_size=8), stream, spec, step=5)
-    assert set(plain) == {"reals", "z"}
-    tutorial = loop.step_inputs(TrainConfig(batch_size=8), stream, build_spec("dcgan_tf_tutorial", 1, 28), step=5)
-    assert set(tutorial) == {"reals", "z", "dropout_key"} and 0 <= tutorial["dropout_key"] < 2**32
+    inputs = draw_step_inputs(config, stream, spec, step=5)
+    assert inputs.reals.shape == (3, 8, 32, 32, 1) and inputs.z.shape == (3, 8, 128)
+    assert inputs.z_g.shape == (16, 128) and inputs.alphas.shape == (3, 8)
+    assert 0 <= inputs.alphas.min() and inputs.alphas.max() <= 1
+    assert not np.allclose(inputs.z_g[:8], inputs.z[0])
+    again = draw_step_inputs(config, stream, spec, step=5)
+    assert all(np.array_equal(getattr(inputs, k), getattr(again, k)) for k in ("reals", "z", "z_g", "alphas"))
+    plain = draw_step_inputs(TrainConfig(batch_size=8), stream, spec, step=5)
+    assert (plain.z_g, plain.alphas, plain.dropout_key) == (None, None, None)
+    tutorial = draw_step_inputs(TrainConfig(batch_size=8), stream, build_spec("dcgan_tf_tutorial", 1, 28), step=5)
+    assert (tutorial.z_g, tutorial.alphas) == (None, None) and 0 <= tutorial.dropout_key < 2**32
 
 
 @pytest.mark.parametrize("text, message", [

@@ -20,7 +20,7 @@ def run(config, out, data_dir, resume=False):
 
 
 def load_tensors(path):
-    state, _, _ = checkpoint.load(path, loop.spec_from_metadata)
+    state = checkpoint.load(path).state
     return checkpoint.flatten_state(state)
 
 

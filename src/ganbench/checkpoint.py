@@ -1,6 +1,6 @@
 """Checkpoints: one safetensors file of canonical tensors with JSON metadata in its header.
 
-Tensor names: "G.<param>", "D.<param>" (weights and BN buffers, PyTorch layout) and
+Tensor names: "G.<param>", "D.<param>", "G_ema.<param>" (weights and BN buffers, PyTorch layout) and
 "opt.<G|D>.<exp_avg|exp_avg_sq>.<param>" (Adam moments). The metadata holds the step, the
 resolved config, the Adam step counts, and who wrote it. Either backend reads what either wrote.
 
@@ -8,9 +8,11 @@ Writes are atomic: temp file, fsync, os.replace, fsync of the directory; only th
 `latest` pointer move. A kill -9 at any moment leaves the previous checkpoint loadable.
 """
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -24,11 +26,57 @@ VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
 MOMENTS = ("exp_avg", "exp_avg_sq")
+UNHASHED_FIELDS = ("notes", "init")
+FIELDS_ADDED_AFTER_V1 = ("sn_eps", "no_affine", "prelude", "num_classes")  # see legacy_spec_hash
+EMA = "G_ema"  # G's moving average, when the run keeps one: the same names and shapes as G
 
 
 def spec_hash(spec) -> str:
-    """Identifies an architecture by its full description (names, shapes, eps, momentum...)."""
-    return hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+    """Identifies an architecture by what defines its computation: z size, image shape, and each
+    layer's kind and fields (names, shapes, eps, momentum, padding...), in order. Not hashed: the
+    init (it sets the first weights, not the function), `notes`, and fields left at a default that
+    switches a feature off (False, None, 0, empty), so a new optional feature leaves the
+    checkpoints of models that do not use it loadable."""
+    described = {"z_dim": spec.z_dim, "image_shape": list(spec.image_shape),
+                 "networks": {key: describe(net) for key, net in spec.networks.items()}}
+    if spec.num_classes:
+        described["num_classes"] = spec.num_classes
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe(item):
+    """JSON-able description of a spec dataclass (recursively), without switched-off fields."""
+    if dataclasses.is_dataclass(item):
+        fields = {f.name: describe(getattr(item, f.name)) for f in dataclasses.fields(item)
+                  if f.name not in UNHASHED_FIELDS and not at_off_default(item, f)}
+        return {"__type__": type(item).__name__, **fields}
+    if isinstance(item, (tuple, list)):
+        return [describe(x) for x in item]
+    return item
+
+
+def at_off_default(item, field) -> bool:
+    """The field is at its default, and that default switches something off (False, None, 0, ())."""
+    value, default = getattr(item, field.name), field.default
+    return type(value) is type(default) and value == default and not default
+
+
+def legacy_spec_hash(spec) -> str:
+    """The hash that checkpoints written before spec_hash carry: the sha256 of the spec's repr as
+    it was then (fields added since, at their defaults, left out), so those checkpoints still load."""
+    return hashlib.sha256(legacy_repr(spec).encode()).hexdigest()[:16]
+
+
+def legacy_repr(item) -> str:
+    if dataclasses.is_dataclass(item):
+        shown = [f for f in dataclasses.fields(item)
+                 if not (f.name in FIELDS_ADDED_AFTER_V1 and getattr(item, f.name) == f.default)]
+        return f"{type(item).__qualname__}({', '.join(f'{f.name}={legacy_repr(getattr(item, f.name))}' for f in shown)})"
+    if isinstance(item, tuple):
+        return "(" + ", ".join(legacy_repr(x) for x in item) + ("," if len(item) == 1 else "") + ")"
+    if isinstance(item, list):
+        return "[" + ", ".join(legacy_repr(x) for x in item) + "]"
+    return repr(item)
 
 
 def flatten_state(state: dict) -> dict:
@@ -49,6 +97,8 @@ def unflatten_state(tensors: dict, opt_steps: dict, spec) -> dict:
     for key, net in spec.networks.items():
         shapes = {**net.param_shapes(), **net.buffer_shapes()}
         state["nets"][key] = {name: _take(tensors, f"{key}.{name}", shape) for name, shape in shapes.items()}
+        if key == "G" and any(name.startswith(f"{EMA}.") for name in tensors):
+            state["nets"][EMA] = {name: _take(tensors, f"{EMA}.{name}", shape) for name, shape in shapes.items()}
         state["opt"][key] = {"step": int(opt_steps.get(key, 0))}
         for moment in MOMENTS:
             state["opt"][key][moment] = {
@@ -127,8 +177,18 @@ def read_metadata(path: Path) -> dict:
     return meta
 
 
-def load(path, spec_for=None) -> tuple[dict, dict, Path]:
-    """(state, metadata, resolved path). `spec_for(meta)` builds the spec to check shapes against."""
+class Loaded(NamedTuple):
+    state: dict
+    meta: dict
+    path: Path   # the checkpoint file (a run directory resolves to its latest)
+    spec: object  # the GANSpec its metadata describes, which every tensor was checked against
+
+
+def load(path, spec_for=None) -> Loaded:
+    """The checkpoint at `path`; `spec_for(meta)` builds the spec to check shapes against (default:
+    the architecture its saved config describes)."""
+    if spec_for is None:
+        from ganbench.model import spec_from_metadata as spec_for
     path = resolve(path)
     meta = read_metadata(path)
     try:
@@ -137,6 +197,6 @@ def load(path, spec_for=None) -> tuple[dict, dict, Path]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise GanbenchError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
     spec = spec_for(meta)
-    if meta.get("spec_hash") != spec_hash(spec):
+    if meta.get("spec_hash") not in (spec_hash(spec), legacy_spec_hash(spec)):
         raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
-    return unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path
+    return Loaded(unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path, spec)

@@ -102,6 +102,10 @@ def add_train(sub) -> None:
     p.add_argument("--lr-decay", help=f"none, or linear (to 0 at the last step); default {d.lr_decay}")
     p.add_argument("--n-dis", type=positive_int, help=f"D updates per G update; default {d.n_dis}")
     p.add_argument("--seed", type=non_negative_int, help=f"seeds init, data order and noise; default {d.seed}")
+    p.add_argument("--ema-decay", type=float, help="keep an exponential moving average of G's weights and buffers "
+                   f"with this decay (e.g. 0.9999), used by sample and eval; 0: none; default {d.ema_decay}")
+    p.add_argument("--ema-start", type=non_negative_int, help="G updates during which the average copies G; "
+                   f"default {d.ema_start}")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
@@ -118,7 +122,8 @@ def add_train(sub) -> None:
 # TrainConfig fields set by the train options of the same name (None: not given).
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
-                 "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n")
+                 "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
+                 "ema_decay", "ema_start")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
                      "eval_every", "eval_n"}
@@ -157,6 +162,11 @@ def cmd_train(args) -> int:
     return 0
 
 
+def add_ema_option(p) -> None:
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator even when the checkpoint holds "
+                   "its moving average (G_ema, which is used by default)")
+
+
 def default_run_dir(config: TrainConfig) -> Path:
     return Path("runs") / f"{config.model}-{config.dataset}-{config.backend}"
 
@@ -165,27 +175,46 @@ def add_sample(sub) -> None:
     p = sub.add_parser(
         "sample",
         help="write a PNG grid of samples from a checkpoint",
-        description="Sample a checkpoint with either backend (whichever wrote it) into a PNG grid.",
+        description="Sample a checkpoint with either backend (whichever wrote it) into a PNG grid: --n samples "
+        "(of one class with --class), one row per class (--classes), or a latent interpolation (--interpolate).",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint, or a run directory (uses its latest)")
     p.add_argument("--backend", help="torch or tf; default: the backend that trained the checkpoint")
-    p.add_argument("--n", type=positive_int, default=64, help="number of samples; default 64")
+    p.add_argument("--n", type=positive_int, help="number of samples; with --classes, per class; with "
+                   "--interpolate, frames; default 64 (--classes: 10, --interpolate: 10)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed; default 0")
-    p.add_argument("--out", type=Path, help="output PNG path; default sample.png beside the checkpoint (in the run "
-                   "directory when given one)")
+    p.add_argument("--class", dest="label", type=non_negative_int, help="a conditional model: every sample of this class")
+    p.add_argument("--classes", action="store_true", help="a conditional model: one row per class")
+    p.add_argument("--truncation", type=positive_float, help="the truncation trick: noise elements outside "
+                   "[-T, T] are redrawn (keyed, so both backends draw the same); default none")
+    p.add_argument("--interpolate", action="store_true", help="a strip (.png) or animation (.gif) of G along the "
+                   "spherical path between two latent points")
+    add_ema_option(p)
+    p.add_argument("--out", type=Path, help="output .png (or .gif with --interpolate); default sample.png, "
+                   "classes.png or interpolation.png beside the checkpoint (in the run directory when given one)")
     p.set_defaults(func=cmd_sample)
 
 
 def cmd_sample(args) -> int:
     from ganbench.backends import get_backend
-    from ganbench.sampling import sample_grid
+    from ganbench import sampling
 
-    out = args.out or beside(args.checkpoint, "sample.png")
-    if out.suffix.lower() != ".png":
-        raise GanbenchError(f"--out must name a .png file, got {out}")
+    if args.classes and (args.interpolate or args.label is not None):
+        raise GanbenchError("--classes draws every class: it takes neither --class nor --interpolate")
+    name = "classes.png" if args.classes else "interpolation.png" if args.interpolate else "sample.png"
+    out = args.out or beside(args.checkpoint, name)
+    suffixes = (".png", ".gif") if args.interpolate else (".png",)
+    if out.suffix.lower() not in suffixes:
+        raise GanbenchError(f"--out must name a {' or '.join(suffixes)} file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    path = sample_grid(args.checkpoint, args.backend, args.n, args.seed, out)
+    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation or 0.0)
+    if args.classes:
+        path = sampling.class_grid(args.checkpoint, args.backend, args.n or 10, **common)
+    elif args.interpolate:
+        path = sampling.interpolation(args.checkpoint, args.backend, args.n or 10, label=args.label, **common)
+    else:
+        path = sampling.sample_grid(args.checkpoint, args.backend, args.n or 64, label=args.label, **common)
     print(f"wrote {path}")
     return 0
 
@@ -265,6 +294,7 @@ def add_eval(sub) -> None:
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
+    add_ema_option(p)
     add_data_options(p)
     p.add_argument("--out", type=Path, help="JSON result path; default eval.json beside the checkpoint or images")
     p.set_defaults(func=cmd_eval)
@@ -275,11 +305,12 @@ def cmd_eval(args) -> int:
 
     metrics = ev.parse_metrics(args.metrics)
     if args.checkpoint is not None:
-        from ganbench.sampling import load_generator
+        from ganbench.sampling import generator_name, load_generator
 
-        gan, spec, meta = load_generator(args.checkpoint, args.backend)
+        gan, spec, meta = load_generator(args.checkpoint, args.backend, use_ema=not args.no_ema)
         dataset = args.dataset or meta["config"]["dataset"]
-        source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed}
+        source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed,
+                  "generator": generator_name(gan)}
     elif not args.dataset:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:

@@ -55,12 +55,15 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0          # evaluate every N steps (0: never); needs the dataset's classifier
     eval_n: int = 5000           # samples per periodic evaluation
+    ema_decay: float = 0.0       # EMA of G's weights and buffers after each G update (0: no EMA)
+    ema_start: int = 0           # G updates during which the EMA copies G (BigGAN: 1000)
+    hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
-        from ganbench.archs import ARCHS, check_size
+        from ganbench.archs import ARCHS, CONDITIONAL, check_size
         from ganbench.backends import BACKENDS
-        from ganbench.data import DATASETS, FOLDER
+        from ganbench.data import DATASETS, FOLDER, LABELLED
 
         for field, known in (("model", ARCHS), ("dataset", {**DATASETS, FOLDER: None}), ("backend", BACKENDS)):
             value = getattr(self, field)
@@ -87,6 +90,9 @@ class TrainConfig:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:
             check_size(self.model, self.image_size)
+        if self.model in CONDITIONAL and self.dataset not in LABELLED:
+            raise GanbenchError(f"{self.model} is class-conditional and needs labels: dataset {self.dataset!r} has "
+                                f"none (choose from {', '.join(LABELLED)})")
         if (self.dataset == FOLDER) != bool(self.image_dir):
             raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
         if self.mode not in ("default", "eager", "graph", "compiled"):
@@ -98,6 +104,10 @@ class TrainConfig:
         for field in ("lr_g", "lr_d", "eps", "width", "gp_lambda"):
             if not getattr(self, field) > 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+        if not 0 <= self.ema_decay < 1:
+            raise GanbenchError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.ema_start < 0:
+            raise GanbenchError(f"ema-start must be 0 or positive, got {self.ema_start}")
         for field in ("beta1", "beta2"):
             if not 0 <= getattr(self, field) < 1:
                 raise GanbenchError(f"{field} must be in [0, 1), got {getattr(self, field)}")

@@ -17,6 +17,9 @@ STREAM_FIXED_NOISE = 4
 STREAM_SAMPLE = 5
 STREAM_INIT = 6
 STREAM_GP_ALPHA = 7
+STREAM_FAKE_LABELS = 9  # class labels of the fakes (conditional models)
+STREAM_FLIP = 10        # horizontal flips of the real images
+STREAM_TRUNCATION = 11  # redraws of truncated noise elements (sampling)
 
 
 def keyed_rng(seed: int, stream: int, *indices: int) -> np.random.Generator:

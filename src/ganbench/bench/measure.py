@@ -25,6 +25,7 @@ from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.presets import apply_preset
 from ganbench.training import loop
+from ganbench.training.inputs import draw_step_inputs
 
 
 def cpu_name() -> str:
@@ -90,10 +91,10 @@ def quartile_spread(times: list) -> tuple:
     return median, quartiles[2] - quartiles[0]
 
 
-def phase_breakdown(gan, inputs: dict, repeats: int) -> dict:
+def phase_breakdown(gan, inputs, repeats: int) -> dict:
     """Median seconds of each part of an update run alone (after one warm-up call each)."""
     out = {}
-    for name, fn in gan.phase_fns(**inputs).items():
+    for name, fn in gan.phase_fns(inputs).items():
         fn()
         out[name] = statistics.median(timed(fn) for _ in range(repeats))
     return out
@@ -114,9 +115,9 @@ def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, w
     step_times, data_times = [], []
     for step in range(warmup + steps):
         start = time.perf_counter()
-        inputs = loop.step_inputs(config, stream, spec, step)
+        inputs = draw_step_inputs(config, stream, spec, step)
         data_times.append(time.perf_counter() - start)
-        step_times.append(timed(lambda: gan.train_step(**inputs)))
+        step_times.append(timed(lambda: gan.train_step(inputs)))
     median, iqr = quartile_spread(step_times[warmup:])
     phases = {"data": statistics.median(data_times[warmup:]), **phase_breakdown(gan, inputs, phase_repeats)}
     flops = train_step_flops(spec, config)

@@ -16,6 +16,7 @@ from ganbench.backends import get_backend
 from ganbench.bench.measure import bench_config
 from ganbench.init import init_gan
 from ganbench.training import loop
+from ganbench.training.inputs import draw_step_inputs
 
 METRIC = "eval/fid"
 
@@ -29,7 +30,7 @@ def train_for(preset: str, backend: str, mode: str, seconds: float, evals: int, 
     clock, step = 0.0, 0
     while marks:
         start = time.perf_counter()
-        gan.train_step(**loop.step_inputs(config, stream, spec, step))
+        gan.train_step(draw_step_inputs(config, stream, spec, step))
         clock += time.perf_counter() - start
         step += 1
         if clock >= marks[0]:

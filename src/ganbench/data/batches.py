@@ -28,10 +28,10 @@ class BatchStream:
     is dropped (drop_remainder), so every batch has exactly `batch_size` images.
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int):
+    def __init__(self, images: np.ndarray, batch_size: int, seed: int, labels: np.ndarray | None = None):
         if batch_size > len(images):
             raise GanbenchError(f"batch size {batch_size} exceeds the {len(images)} images available")
-        self.images = images
+        self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.seed = seed
         self.batches_per_epoch = len(images) // batch_size
@@ -51,3 +51,7 @@ class BatchStream:
     def batch(self, i: int) -> np.ndarray:
         """float32 NHWC batch in [-1, 1]."""
         return to_unit_range(self.images[self.indices(i)])
+
+    def batch_labels(self, i: int) -> np.ndarray:
+        """int64 class labels of batch i (a labelled stream only)."""
+        return self.labels[self.indices(i)]

@@ -91,6 +91,7 @@ FASHION_MNIST = IdxDataset(
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10, STL10)}
 FOLDER = "folder"  # any image folder: see data/folder.py
 GAN_SPLITS = {"stl10": "unlabeled"}  # the split GANs train on, when not "train"
+LABELLED = ("mnist", "fashion-mnist", "cifar10")  # datasets whose GAN split has class labels
 
 
 def get_dataset(name: str):
@@ -212,14 +213,15 @@ def download_missing(dataset, root: Path, missing: str) -> None:
     print(f"ganbench: downloaded {dataset.name} to {target}", file=sys.stderr)
 
 
-def gan_images(name: str, size: int, data_dir=None, image_dir="", channels: int = 0) -> np.ndarray:
-    """The images a GAN trains on, uint8 [N, size, size, C]: the dataset's GAN split fitted to
-    the model's size, or an image folder cropped and resized."""
+def gan_data(name: str, size: int, data_dir=None, image_dir="", channels: int = 0) -> tuple:
+    """(uint8 images [N, size, size, C], int64 labels [N] or None): the dataset's GAN split fitted
+    to the model's size, or an image folder cropped and resized (no labels; STL-10's unlabeled
+    split has none either)."""
     if name == FOLDER:
         from ganbench.data.folder import read_folder
 
-        return read_folder(image_dir, size, channels)
-    images, _ = load(name, GAN_SPLITS.get(name, "train"), data_dir)
+        return read_folder(image_dir, size, channels), None
+    images, labels = load(name, GAN_SPLITS.get(name, "train"), data_dir)
     if channels not in (0, images.shape[-1]):
         raise GanbenchError(f"{name} has {images.shape[-1]} channel(s), not {channels}")
-    return fit_to_size(images, size)
+    return fit_to_size(images, size), (labels if labels.min() >= 0 else None)

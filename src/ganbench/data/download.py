@@ -98,7 +98,7 @@ def download_archive(dataset: BinaryDataset, target: Path, base_url: str | None)
     try:
         try:
             with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(staging, filter="data")  # no absolute paths, links out or devices
+                safe_extract(tar, staging)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise GanbenchError(f"{archive}: cannot extract ({exc})") from None
         if not (staging / dataset.folder).is_dir():
@@ -108,3 +108,20 @@ def download_archive(dataset: BinaryDataset, target: Path, base_url: str | None)
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)
     return target
+
+
+def safe_extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Extract with tarfile's "data" filter: no absolute paths, no members or links leading out of
+    `dest`, no devices. Python before 3.11.4 (3.10.12) lacks the filter; there the same rules
+    are checked here, member by member, before anything is written."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    root = dest.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else root / member.linkname
+        if (not target.is_relative_to(root) or member.isdev()
+                or (member.issym() or member.islnk()) and not link.is_relative_to(root)):
+            raise tarfile.TarError(f"member {member.name!r} is unsafe (leads outside the folder, or is a device)")
+    tar.extractall(dest)

@@ -14,16 +14,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ganbench import checkpoint, data
-from ganbench.archs import SIZES, build_spec
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError, TrainingDiverged
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
-from ganbench.rng import (
-    STREAM_FIXED_NOISE, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng, normal_noise,
-)
+from ganbench.model import model_size, spec_for_config
+from ganbench.rng import STREAM_FIXED_NOISE, normal_noise
+from ganbench.sampling import sample_labels
+from ganbench.training.inputs import draw_step_inputs
 from ganbench.training.logger import RunLogger
 
 CONFIG_FILE = "config.json"
@@ -31,52 +31,20 @@ SAMPLES_DIR = "samples"
 GRID_SIZE = 64
 
 
-def model_size(config: TrainConfig) -> int:
-    """The configured image size; else (0: automatic) the model's only size, or the dataset's default."""
-    sizes = SIZES[config.model]
-    return config.image_size or (sizes[0] if len(sizes) == 1 else data.default_image_size(config.dataset))
-
-
-def spec_for_config(config: TrainConfig):
-    channels = config.channels or data.get_dataset(config.dataset).image_shape[-1]
-    return build_spec(config.model, channels, model_size(config), config.width)
-
-
-def training_images(config: TrainConfig, data_dir) -> np.ndarray:
-    return data.gan_images(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
-
-
 def prepare_data(config: TrainConfig, data_dir) -> tuple:
     """(config with what "automatic" resolved to, spec, batch stream). The images are read before
-    anything is written: bad data leaves no trace."""
-    images = training_images(config, data_dir)
+    anything is written: bad data leaves no trace. A class-conditional model's stream carries the
+    labels."""
+    images, labels = data.gan_data(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
     config = config.replace(image_size=images.shape[1], channels=images.shape[3])
-    return config, spec_for_config(config), data.BatchStream(images, config.batch_size, config.seed)
-
-
-def step_inputs(config: TrainConfig, stream, spec, step: int) -> dict:
-    """Everything random that G step `step` consumes, as numpy keyed on (seed, stream, step)."""
-    inputs = {
-        "reals": np.stack([stream.batch(step * config.n_dis + d) for d in range(config.n_dis)]),
-        "z": normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step),
-    }
-    if config.batch_size_g:
-        inputs["z_g"] = normal_noise(config.seed, STREAM_NOISE_G, (config.batch_size_g, spec.z_dim), step)
-    if config.loss == "wgan-gp":
-        rng = keyed_rng(config.seed, STREAM_GP_ALPHA, step)
-        inputs["alphas"] = rng.uniform(0.0, 1.0, (config.n_dis, config.batch_size)).astype(np.float32)
-    if spec.has_dropout:
-        inputs["dropout_key"] = dropout_step_key(config.seed, step)
-    return inputs
+    spec = spec_for_config(config)
+    stream = data.BatchStream(images, config.batch_size, config.seed, labels if spec.conditional else None)
+    return config, spec, stream
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
     """The learning-rate multiplier of G step `step` (0-based): linear decay reaches 0 at `steps`."""
     return 1.0 - step / config.steps if config.lr_decay == "linear" else 1.0
-
-
-def spec_from_metadata(meta: dict):
-    return spec_for_config(TrainConfig.from_dict(meta["config"]))
 
 
 def check_fresh_run_dir(run_dir: Path) -> None:
@@ -117,7 +85,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     # the run records what "automatic" resolved to, so that sampling needs no data
     config, spec, stream = prepare_data(config, data_dir)
     if resume:
-        state, meta, path = checkpoint.load(run_dir, spec_from_metadata)
+        state, meta, path, _ = checkpoint.load(run_dir)
         start = meta["step"]
         if start > config.steps:
             raise GanbenchError(f"the run in {run_dir} is at step {start}: --steps {config.steps} would undo "
@@ -134,6 +102,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
     fixed_z = normal_noise(config.seed, STREAM_FIXED_NOISE, (GRID_SIZE, spec.z_dim))
+    fixed_labels = sample_labels(spec, GRID_SIZE)  # a conditional G: classes 0, 1, ... across the grid
     logger = RunLogger(run_dir, start)
     images_per_step = config.batch_size * config.n_dis
     last_path = checkpoint.checkpoint_path(run_dir, start) if resume else None
@@ -143,7 +112,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         for step in range(start, config.steps):
             if config.lr_decay != "none":
                 gan.set_lr_factor(lr_factor(config, step))
-            losses = gan.train_step(**step_inputs(config, stream, spec, step))
+            losses = gan.train_step(draw_step_inputs(config, stream, spec, step))
             done = step + 1
             check_finite(losses, done)
             window_steps += 1
@@ -154,7 +123,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
                 logger.log(done, {**losses, "img_per_s": rate})
                 window_start, window_steps = time.perf_counter(), 0
             if done % config.sample_every == 0 or done == config.steps:
-                save_grid(gan.generate(fixed_z), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
+                save_grid(gan.generate(fixed_z, labels=fixed_labels), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
             if done % config.checkpoint_every == 0 or done == config.steps:
                 last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
             if evaluator and (done % config.eval_every == 0 or done == config.steps):

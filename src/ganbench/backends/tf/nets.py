@@ -46,14 +46,14 @@ class Layer(tf.Module):
         """The weight to compute with: w, or w / sigma(w) under spectral norm (PyTorch's semantics:
         one power iteration per training forward on the canonical (out, in*k*k) matrix, u and v
         persistent, the gradient flowing through sigma via w only)."""
-        if not getattr(self.spec, "sn", False):
+        if not S.spectrally_normalized(self.spec):
             return self.w
         u, v = self.vars[f"{self.spec.name}.sn_u"], self.vars[f"{self.spec.name}.sn_v"]
-        matrix = self.canonical_matrix()
+        matrix, eps = self.canonical_matrix(), S.sn_eps(self.spec)
         if training:
             frozen = tf.stop_gradient(matrix)
-            u_new = _normalize(tf.linalg.matvec(frozen, v))
-            v.assign(_normalize(tf.linalg.matvec(frozen, u_new, transpose_a=True)))
+            u_new = _normalize(tf.linalg.matvec(frozen, v), eps)
+            v.assign(_normalize(tf.linalg.matvec(frozen, u_new, transpose_a=True), eps))
             u.assign(u_new)
         sigma = tf.tensordot(tf.stop_gradient(u), tf.linalg.matvec(matrix, tf.stop_gradient(v)), 1)
         return self.w / sigma
@@ -63,14 +63,14 @@ class Layer(tf.Module):
         return tf.reshape(w, [w.shape[0], -1])
 
     def add_sn_vectors(self, layer, dtype):
-        if getattr(layer, "sn", False):
+        if S.spectrally_normalized(layer):
             rows, cols = S.sn_matrix_shape(layer)
             self.add(f"{layer.name}.sn_u", (rows,), dtype, trainable=False)
             self.add(f"{layer.name}.sn_v", (cols,), dtype, trainable=False)
 
 
-def _normalize(x):
-    return x / tf.maximum(tf.norm(x), S.SN_EPS)
+def _normalize(x, eps: float):
+    return x / tf.maximum(tf.norm(x), eps)
 
 
 def padding(layer, size: int):
@@ -112,7 +112,7 @@ class BatchNorm(Layer):
 
     def __init__(self, layer: S.BatchNorm, dtype):
         super().__init__(layer, dtype)
-        self.gamma, self.beta = self.w, self.b
+        self.gamma, self.beta = self.w, self.b  # None without affine
         self.mean = self.add(f"{layer.name}.running_mean", (layer.num_features,), dtype, trainable=False)
         self.var = self.add(f"{layer.name}.running_var", (layer.num_features,), dtype, trainable=False)
 
@@ -128,20 +128,79 @@ class BatchNorm(Layer):
         return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, eps)
 
 
+class EmbeddingTable(Layer):
+    """The weight [num_classes, dim] of a class embedding (spectrally normalised when the spec says)."""
+
+    def lookup(self, labels, training):
+        return tf.gather(self.weight(training), labels)
+
+
+class ProjectionCall:
+    """sum(embedding(labels) * h) over features: [B, dim] -> [B, 1] (the context's labels)."""
+
+    reads_context = True
+
+    def __init__(self, embedding: EmbeddingTable):
+        self.embedding = embedding
+
+    def __call__(self, h, training, context):
+        return tf.reduce_sum(self.embedding.lookup(context["labels"], training) * h, axis=1, keepdims=True)
+
+
+class CondBatchNormCall:
+    """BatchNorm without affine, then x * (1 + gain(c)) + bias(c), c = context[cond]; NHWC."""
+
+    reads_context = True
+
+    def __init__(self, bn, gain, bias, cond: str):
+        self.bn, self.gain, self.bias, self.cond = bn, gain, bias, cond
+
+    def __call__(self, x, training, context):
+        c = context[self.cond]
+        gain, bias = self.gain(c, training)[:, None, None, :], self.bias(c, training)[:, None, None, :]
+        return self.bn(x, training) * (1.0 + gain) + bias
+
+
+class SelfAttentionCall:
+    """SAGAN's self-attention, NHWC (positions in the same row-major order as the torch backend)."""
+
+    def __init__(self, theta, phi, g, o, gamma_layer: Layer):
+        self.theta, self.phi, self.g, self.o = theta, phi, g, o
+        self.gamma = gamma_layer.vars[f"{gamma_layer.spec.name}.gamma"]
+
+    def __call__(self, x, training):
+        n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+        positions = lambda t: tf.reshape(t, [n, -1, t.shape[-1]])  # noqa: E731  [B, positions, C']
+        theta = positions(self.theta(x, training))                                  # [B, HW, C/8]
+        phi = positions(max_pool(self.phi(x, training)))                            # [B, HW/4, C/8]
+        attention = tf.nn.softmax(tf.matmul(theta, phi, transpose_b=True), axis=-1)  # [B, HW, HW/4]
+        g = positions(max_pool(self.g(x, training)))                                # [B, HW/4, C/2]
+        out = tf.reshape(tf.matmul(attention, g), [n, h, w, g.shape[-1]])
+        return x + self.gamma * self.o(out, training)
+
+
+def max_pool(x):
+    return tf.nn.max_pool2d(x, 2, 2, "VALID")
+
+
 def shift(x, bits: int):
     return tf.bitwise.right_shift(x, tf.constant(bits, x.dtype))
 
 
 class Dropout:
-    """Dropout with the torch backend's keyed mask: the hash runs over NCHW element indices."""
+    """Dropout with the torch backend's keyed mask: the hash runs over NCHW element indices.
+    Reads the forward's context: "call_key", an int64 scalar."""
+
+    reads_context = True
 
     def __init__(self, layer: S.Dropout):
         self.layer_key, self.threshold = name_key(layer.name), dropout_threshold(layer.rate)
         self.scale = 1.0 / (1.0 - layer.rate)
 
-    def __call__(self, x, training, call_key):
+    def __call__(self, x, training, context):
         if not training:
             return x
+        call_key = context.get("call_key")
         if call_key is None:
             raise ValueError("dropout in training needs the step's dropout key")
         n, (h, w, c) = tf.shape(x, out_type=tf.int64)[0], x.shape[1:]
@@ -188,50 +247,90 @@ def stateless(layer):
         return upsample_nearest
     if isinstance(layer, S.AvgPool):
         return lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID")
+    if isinstance(layer, S.MaxPool):
+        return max_pool
     if isinstance(layer, S.GlobalPool):
         reduce = tf.reduce_sum if layer.kind == "sum" else tf.reduce_mean
         return lambda x: reduce(x, axis=[1, 2])
     raise TypeError(f"tf backend cannot build {layer!r}")
 
 
-PARAMETRIC = {S.Dense: Dense, S.Conv: Conv, S.ConvT: ConvT, S.BatchNorm: BatchNorm}
+PARAMETRIC = {S.Dense: Dense, S.Conv: Conv, S.ConvT: ConvT, S.BatchNorm: BatchNorm, S.Embedding: EmbeddingTable,
+              S.Projection: EmbeddingTable, S.SelfAttention: Layer}
 
 
-def run(calls, x, training, call_key=None):
+def run(calls, x, training, context: dict):
+    """The calls in turn; those that declare `reads_context` also receive the forward's context."""
     for call in calls:
-        x = call(x, training, call_key) if isinstance(call, Dropout) else call(x, training)
+        x = call(x, training, context) if getattr(call, "reads_context", False) else call(x, training)
     return x
+
+
+class ResidualCall:
+    """main(x) + shortcut(x); both paths see the forward's context."""
+
+    reads_context = True
+
+    def __init__(self, main: list, shortcut: list):
+        self.main, self.shortcut = main, shortcut
+
+    def __call__(self, x, training, context):
+        return run(self.main, x, training, context) + run(self.shortcut, x, training, context)
 
 
 class Network(tf.Module):
     def __init__(self, net: S.Network, dtype=tf.float32):
         super().__init__(name=net.name)
         self.layers = []
+        self.prelude = net.prelude
+        self.embedding = self._add(net.prelude.embedding, dtype) if net.prelude else None
         self.calls = self._build(net.layers, dtype)
         self.variables_by_name = {n: v for built in self.layers for n, v in built.vars.items()}
         self.perms = {n: p for built in self.layers for n, p in built.perms.items()}
         self.trainables = [v for v in self.variables_by_name.values() if v.trainable]
         self.trainable_names = [n for n, v in self.variables_by_name.items() if v.trainable]
 
+    def _add(self, layer, dtype) -> Layer:
+        built = PARAMETRIC[type(layer)](layer, dtype)
+        self.layers.append(built)
+        return built
+
     def _build(self, layers, dtype) -> list:
         calls = []
         for layer in layers:
             if isinstance(layer, S.Residual):
-                main, shortcut = self._build(layer.main, dtype), self._build(layer.shortcut, dtype)
-                calls.append(lambda x, training, m=main, s=shortcut: run(m, x, training) + run(s, x, training))
+                calls.append(ResidualCall(self._build(layer.main, dtype), self._build(layer.shortcut, dtype)))
             elif isinstance(layer, S.Dropout):
                 calls.append(Dropout(layer))
+            elif isinstance(layer, S.CondBatchNorm):
+                calls.append(CondBatchNormCall(*(self._add(part, dtype) for part in layer.parts()), layer.cond))
+            elif isinstance(layer, S.SelfAttention):
+                gamma = self._add(layer, dtype)
+                calls.append(SelfAttentionCall(*(self._add(part, dtype) for part in layer.parts()), gamma))
+            elif isinstance(layer, S.Projection):
+                calls.append(ProjectionCall(self._add(layer, dtype)))
             elif type(layer) in PARAMETRIC:
-                built = PARAMETRIC[type(layer)](layer, dtype)
-                self.layers.append(built)
-                calls.append(built)
+                calls.append(self._add(layer, dtype))
             else:
                 calls.append(_stateless(stateless(layer)))
         return calls
 
-    def __call__(self, x, training: bool, call_key=None):
-        """call_key: int64 scalar keying the dropout masks of this call (training only)."""
-        return run(self.calls, x, training, call_key)
+    def __call__(self, x, training: bool, context: dict | None = None):
+        """context: what this forward's layers may read beside x, built once per call by the GAN
+        ("call_key": int64 scalar keying the dropout masks, in training; "labels": int [B] class
+        labels) and completed by the prelude ("cond<i>")."""
+        context = dict(context or {})
+        if self.prelude:
+            x = self._hierarchical_z(x, training, context)
+        return run(self.calls, x, training, context)
+
+    def _hierarchical_z(self, z, training, context: dict):
+        """Chunk 0 of z; puts cond<i> = concat(embedding(labels), chunk i) into the context."""
+        chunks = tf.split(z, self.prelude.chunks, axis=1)
+        embedded = self.embedding.lookup(context["labels"], training)
+        for i in range(1, self.prelude.chunks):
+            context[f"cond{i}"] = tf.concat([embedded, chunks[i]], axis=1)
+        return chunks[0]
 
     def to_native(self, name: str, array):
         perm = self.perms[name]

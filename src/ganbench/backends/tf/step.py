@@ -1,12 +1,16 @@
 """TensorFlow GAN: one training step (a tf.function graph), sampling, canonical state."""
 
+from functools import partial
+
 import numpy as np
 import tensorflow as tf
 
 from ganbench.backends import resolve_mode
+from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import Network, shift
 from ganbench.rng import mix32
+from ganbench.training.inputs import StepInputs
 
 NAME = "tf"
 # The graph is the default: with TensorFlow's own SAME/VALID padding, `ganbench bench` measured it
@@ -18,6 +22,11 @@ MODES = {
     "graph": "tf.function graph, jit_compile=False (no XLA)",
     "compiled": "tf.function, jit_compile=True (XLA)",
 }
+
+
+# Process-wide, set once when the backend is imported: float32 means float32 on a GPU too
+# (TensorFlow enables TF32 matmuls and convolutions by default).
+tf.config.experimental.enable_tensor_float_32_execution(False)
 
 
 def framework_version() -> str:
@@ -49,13 +58,14 @@ class Adam(tf.Module):
         bc2_sqrt = tf.cast(bc2_sqrt, self.dtype)
         w = 1.0 - self.beta1
         for g, var, m, v in zip(grads, variables, self.m, self.v):
+            g = tf.convert_to_tensor(g)  # an embedding's gradient arrives as IndexedSlices: dense, as torch's
             # torch's lerp_(g, w) switches formula at w = 0.5
             m.assign(m + w * (g - m) if w < 0.5 else g - (g - m) * (1.0 - w))
             v.assign(self.beta2 * v + (1.0 - self.beta2) * g * g)
             var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + eps)))
 
 
-class GAN:
+class GAN(DCallKeying):
     """Same interface and semantics as ganbench.backends.torch.step.GAN."""
 
     backend = NAME
@@ -64,13 +74,16 @@ class GAN:
                  mode: str = "default"):
         self.spec, self.hp, self.loss = spec, hp, hp.loss
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
-        # float32 means float32 on a GPU too: TensorFlow enables TF32 matmuls/convs by default.
-        tf.config.experimental.enable_tensor_float_32_execution(False)
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():
             net.load_canonical(state["nets"][key])
         self.G, self.D = self.nets["G"], self.nets["D"]
+        self.G_ema = None
+        if hp.ema_decay:  # see the torch backend
+            self.G_ema = Network(spec.generator, self.dtype)
+            self.G_ema.load_canonical(state["nets"].get("G_ema", state["nets"]["G"]))
+        self.use_ema = True
         self._start_step(None)  # the dropout keying of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
@@ -83,68 +96,82 @@ class GAN:
             self._step_fn = self._train_step
         else:
             self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
-        self._generate_fn = tf.function(self.G.__call__)
+        self._generate_fns = {net: tf.function(partial(self._g_forward, net)) for net in (self.G, self.G_ema)
+                              if net is not None}
         self._discriminate_fn = tf.function(self.D.__call__)
 
     # -- training ---------------------------------------------------------------------------
-    def _start_step(self, dropout_key) -> None:
-        """Key this step's D calls (rank 0, 1, ...) by its dropout key (an int64 tensor or None)."""
-        self._step_key, self._d_calls = dropout_key, 0
+    @staticmethod
+    def _mix(x):
+        return mix32(x, shift)
 
-    def _d_pair(self, real, fake) -> tuple:
-        """D's logits on a real and a fake batch: two calls (BatchNorm sees each batch alone)."""
-        return self._call_D(real), self._call_D(fake)
+    def _d_forward(self, images, context: dict):
+        return self.D(images, True, context)
 
-    def _call_D(self, images):
-        """A training forward of D; its dropout masks are keyed by the step and the call's rank
-        (counted while tracing: the graph holds every call)."""
-        call_key = None
-        if self._step_key is not None:
-            call_key = mix32(self._step_key ^ self._d_calls, shift)
-            self._d_calls += 1
-        return self.D(images, True, call_key)
+    @staticmethod
+    def _key(dropout_key: int | None):
+        return None if dropout_key is None else tf.constant(dropout_key, tf.int64)
 
-    def _d_update(self, real, fake, alpha):
+    def _g_forward(self, net, z, labels, training: bool = True):
+        return net(z, training, None if labels is None else {"labels": labels})
+
+    def _d_update(self, real, fake, alpha, real_labels=None, fake_labels=None):
         fake = tf.stop_gradient(fake)
         out = {}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.D.trainables)
-            loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
+            loss = losses.d_loss(self.loss, *self._d_pair(real, fake, real_labels, fake_labels))
             if self.loss == "wgan-gp":
-                out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
+                critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
+                out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
                 loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].apply(tape.gradient(loss, self.D.trainables), self.D.trainables)
         return {"d_loss": loss, **out}
 
-    def _train_step(self, reals, z, z_g, alphas, dropout_key):
+    def _train_step(self, reals, z, z_g, alphas, dropout_key, labels, fake_labels, g_labels):
         self._start_step(dropout_key)
+        labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
         if self.hp.update == "simultaneous":
-            return self._simultaneous_step(reals[0], z[0])
+            return self._simultaneous_step(reals[0], z[0], labels[0], fake_labels[0])
         n_dis = reals.shape[0]
         reuse = z_g is None
         for d in range(n_dis - 1 if reuse else n_dis):
-            d_out = self._d_update(reals[d], self.G(z[d], True), None if alphas is None else alphas[d])
+            fake = self._g_forward(self.G, z[d], fake_labels[d])
+            d_out = self._d_update(reals[d], fake, alphas[d], labels[d], fake_labels[d])
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.G.trainables)
             if reuse:
-                fake = self.G(z[n_dis - 1], True)
+                last = n_dis - 1
+                fake, g_labels = self._g_forward(self.G, z[last], fake_labels[last]), fake_labels[last]
                 with tape.stop_recording():
-                    d_out = self._d_update(reals[n_dis - 1], fake, None if alphas is None else alphas[n_dis - 1])
+                    d_out = self._d_update(reals[last], fake, alphas[last], labels[last], fake_labels[last])
             else:
-                fake = self.G(z_g, True)
-            g_loss = losses.g_loss(self.loss, self._call_D(fake))
-        self.opts["G"].apply(tape.gradient(g_loss, self.G.trainables), self.G.trainables)
+                fake = self._g_forward(self.G, z_g, g_labels)
+            g_loss = losses.g_loss(self.loss, self._call_D(fake, g_labels))
+        self._apply_G(tape.gradient(g_loss, self.G.trainables))
         return {**d_out, "g_loss": g_loss}
 
-    def _simultaneous_step(self, real, z):
+    def _apply_G(self, grads) -> None:
+        """G's Adam step, then its EMA: every weight and buffer of G_ema moves toward G's with
+        ema.ema_weight of G's step count (written as tensors here, for the graph)."""
+        self.opts["G"].apply(grads, self.G.trainables)
+        if self.G_ema is None:
+            return
+        copying = self.opts["G"].step <= self.hp.ema_start
+        decay = tf.constant(self.hp.ema_decay, tf.float64)  # a Python float would become float32 first
+        weight = tf.cast(tf.where(copying, tf.zeros_like(decay), decay), self.dtype)
+        for name, var in self.G_ema.variables_by_name.items():
+            var.assign(weight * var + (1.0 - weight) * self.G.variables_by_name[name])
+
+    def _simultaneous_step(self, real, z, labels=None, fake_labels=None):
         """TensorFlow's DCGAN tutorial: G and D gradients from one forward, both applied."""
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.G(z, True)
-            d_real, d_fake = self._d_pair(real, fake)
+            fake = self._g_forward(self.G, z, fake_labels)
+            d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
             g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
         g_grads = g_tape.gradient(g_loss, self.G.trainables)
         d_grads = d_tape.gradient(d_loss, self.D.trainables)
-        self.opts["G"].apply(g_grads, self.G.trainables)
+        self._apply_G(g_grads)
         self.opts["D"].apply(d_grads, self.D.trainables)
         return {"d_loss": d_loss, "g_loss": g_loss}
 
@@ -153,29 +180,36 @@ class GAN:
         for opt in self.opts.values():
             opt.lr.assign(opt.base_lr * factor)
 
-    def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
-                   alphas: np.ndarray | None = None, dropout_key: int | None = None) -> dict:
+    def train_step(self, inputs: StepInputs) -> dict:
         """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
         D update's fake batch when z_g is None; or one simultaneous update."""
-        args = [tf.constant(a, self.dtype) if a is not None else None for a in (reals, z, z_g, alphas)]
-        key = None if dropout_key is None else tf.constant(dropout_key, tf.int64)
-        return {name: float(value) for name, value in self._step_fn(*args, key).items()}
+        args = [tf.constant(a, self.dtype) if a is not None else None
+                for a in (inputs.reals, inputs.z, inputs.z_g, inputs.alphas)]
+        labels = [self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels)]
+        out = self._step_fn(*args, self._key(inputs.dropout_key), *labels)
+        return {name: float(value) for name, value in out.items()}
+
+    @staticmethod
+    def _labels(labels):
+        return None if labels is None else tf.constant(labels, tf.int64)
 
     # -- benchmark breakdown ----------------------------------------------------------------
-    def phase_fns(self, reals: np.ndarray, z: np.ndarray, dropout_key: int | None = None, **_) -> dict:
+    def phase_fns(self, inputs: StepInputs) -> dict:
         """See the torch backend; each part is its own tf.function in graph and compiled modes."""
-        real, z = tf.constant(reals[0], self.dtype), tf.constant(z[0], self.dtype)
-        self._start_step(None if dropout_key is None else tf.constant(dropout_key, tf.int64))
-        fake = self.G(z, True)
+        real, z = tf.constant(inputs.reals[0], self.dtype), tf.constant(inputs.z[0], self.dtype)
+        labels, fake_labels = (per_update(self._labels(a))[0] for a in (inputs.labels, inputs.fake_labels))
+        self._start_step(self._key(inputs.dropout_key))
+        g_forward = lambda: self._g_forward(self.G, z, fake_labels)  # noqa: E731
+        fake = g_forward()
 
         def d_forward_backward():
             with tf.GradientTape() as tape:
-                loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
+                loss = losses.d_loss(self.loss, *self._d_pair(real, fake, labels, fake_labels))
             return tape.gradient(loss, self.D.trainables)
 
         def g_update():
             with tf.GradientTape() as tape:
-                loss = losses.g_loss(self.loss, self._call_D(self.G(z, True)))
+                loss = losses.g_loss(self.loss, self._call_D(g_forward(), fake_labels))
             return tape.gradient(loss, self.G.trainables)
 
         def optimiser(d_grads, g_grads):
@@ -185,7 +219,7 @@ class GAN:
 
         compile_ = (lambda f: f) if self.mode == "eager" else (
             lambda f: tf.function(f, jit_compile=self.mode == "compiled"))
-        parts = {"G forward": compile_(lambda: self.G(z, True)), "D forward/backward": compile_(d_forward_backward),
+        parts = {"G forward": compile_(g_forward), "D forward/backward": compile_(d_forward_backward),
                  "G update": compile_(g_update)}
         d_grads, g_grads = parts["D forward/backward"](), parts["G update"]()
         apply = compile_(optimiser)
@@ -194,18 +228,20 @@ class GAN:
         return {name: (lambda fn=fn: tf.nest.map_structure(lambda t: t.numpy(), fn())) for name, fn in parts.items()}
 
     # -- inference --------------------------------------------------------------------------
-    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
-        return self._generate_fn(tf.constant(z, self.dtype), training).numpy()
+    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+        net = self.G_ema if self.G_ema is not None and self.use_ema else self.G
+        return self._generate_fns[net](tf.constant(z, self.dtype), self._labels(labels), training).numpy()
 
-    def discriminate(self, images: np.ndarray, training: bool = False) -> np.ndarray:
-        return tf.reshape(self._discriminate_fn(tf.constant(images, self.dtype), training), [-1]).numpy()
+    def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+        context = None if labels is None else {"labels": self._labels(labels)}
+        return tf.reshape(self._discriminate_fn(tf.constant(images, self.dtype), training, context), [-1]).numpy()
 
     # -- state ------------------------------------------------------------------------------
     def export_state(self) -> dict:
-        return {
-            "nets": {key: net.export_canonical() for key, net in self.nets.items()},
-            "opt": {key: self._export_opt(key) for key in self.nets},
-        }
+        nets = {key: net.export_canonical() for key, net in self.nets.items()}
+        if self.G_ema is not None:
+            nets["G_ema"] = self.G_ema.export_canonical()
+        return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
 
     def _export_opt(self, key: str) -> dict:
         net, opt = self.nets[key], self.opts[key]

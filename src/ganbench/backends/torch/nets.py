@@ -17,8 +17,8 @@ from ganbench.rng import dropout_threshold, mix32, name_key
 PREFIX = "layers."
 
 
-def _normalize(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm().clamp_min(S.SN_EPS)
+def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    return x / x.norm().clamp_min(eps)
 
 
 class SpectralNorm:
@@ -30,14 +30,15 @@ class SpectralNorm:
         rows, cols = S.sn_matrix_shape(layer)
         self.register_buffer("sn_u", torch.zeros(rows))
         self.register_buffer("sn_v", torch.zeros(cols))
+        self.sn_eps = S.sn_eps(layer)
 
     def normalized_weight(self) -> torch.Tensor:
         matrix = self.weight.reshape(self.weight.shape[0], -1)
         u, v = self.sn_u, self.sn_v
         if self.training:
             with torch.no_grad():
-                u = _normalize(matrix @ v)
-                v = _normalize(matrix.T @ u)
+                u = _normalize(matrix @ v, self.sn_eps)
+                v = _normalize(matrix.T @ u, self.sn_eps)
             # rebound, never written in place: D runs on real, fake (and interpolates) before one
             # backward, and each forward's sigma must keep the u, v it was computed with
             self.sn_u, self.sn_v = u, v
@@ -86,17 +87,86 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"BatchNorm expects (N, F) or (N, C, H, W), got shape {tuple(x.shape)}")
 
 
+class EmbeddingTable(nn.Module):
+    """The weight [num_classes, dim] of a class embedding; a projection or a prelude picks its rows."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(layer.num_classes, layer.dim))
+
+    def table(self) -> torch.Tensor:
+        return self.weight
+
+
+class SNEmbeddingTable(SpectralNorm, EmbeddingTable):
+    def table(self) -> torch.Tensor:
+        return self.normalized_weight()
+
+
+class ProjectionCall:
+    """sum(embedding(labels) * h) over features: [B, dim] -> [B, 1] (the context's labels)."""
+
+    reads_context = True
+
+    def __init__(self, embedding: EmbeddingTable):
+        self.embedding = embedding
+
+    def __call__(self, h, context):
+        return (F.embedding(context["labels"], self.embedding.table()) * h).sum(1, keepdim=True)
+
+
+class CondBatchNormCall:
+    """BatchNorm without affine, then x * (1 + gain(c)) + bias(c), c = context[cond]."""
+
+    reads_context = True
+
+    def __init__(self, bn: nn.Module, gain: nn.Module, bias: nn.Module, cond: str):
+        self.bn, self.gain, self.bias, self.cond = bn, gain, bias, cond
+
+    def __call__(self, x, context):
+        c = context[self.cond]
+        return self.bn(x) * (1.0 + self.gain(c))[:, :, None, None] + self.bias(c)[:, :, None, None]
+
+
+class AttentionGamma(nn.Module):
+    """Self-attention's learnt scale of its output (spec: `<name>.gamma`, starting at 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+
+class SelfAttentionCall:
+    """SAGAN's self-attention, NCHW: see archs.spec.SelfAttention."""
+
+    def __init__(self, theta, phi, g, o, gamma: AttentionGamma):
+        self.theta, self.phi, self.g, self.o, self.gamma = theta, phi, g, o, gamma
+
+    def __call__(self, x):
+        b, _, h, w = x.shape
+        theta = self.theta(x).flatten(2)                                # [B, C/8, HW]
+        phi = F.max_pool2d(self.phi(x), 2).flatten(2)                   # [B, C/8, HW/4]
+        attention = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # [B, HW, HW/4]
+        g = F.max_pool2d(self.g(x), 2).flatten(2)                       # [B, C/2, HW/4]
+        out = (g @ attention.transpose(1, 2)).reshape(b, -1, h, w)      # [B, C/2, H, W]
+        return x + self.gamma.gamma * self.o(out)
+
+
 class KeyedDropout(nn.Module):
-    """Dropout whose mask hashes (key of the D call, layer name, element index): see rng.mix32."""
+    """Dropout whose mask hashes (key of the D call, layer name, element index): see rng.mix32.
+    Reads the forward's context: "call_key", an int64 scalar tensor."""
+
+    reads_context = True
 
     def __init__(self, layer: S.Dropout):
         super().__init__()
         self.layer_key, self.threshold = name_key(layer.name), dropout_threshold(layer.rate)
         self.scale = 1.0 / (1.0 - layer.rate)
 
-    def forward(self, x, call_key):
+    def forward(self, x, context):
         if not self.training:
             return x
+        call_key = context.get("call_key")
         if call_key is None:
             raise ValueError("dropout in training needs the step's dropout key")
         index = torch.arange(x.numel(), device=x.device).reshape(x.shape)
@@ -118,10 +188,14 @@ def make_layer(layer) -> nn.Module:
             layer.in_channels, layer.out_channels, layer.kernel, layer.stride, min(layer.pads), bias=layer.bias
         )
     elif isinstance(layer, S.BatchNorm):
-        module = BatchNorm(layer.num_features, eps=layer.eps, momentum=layer.momentum)
+        module = BatchNorm(layer.num_features, eps=layer.eps, momentum=layer.momentum, affine=not layer.no_affine)
+    elif isinstance(layer, (S.Embedding, S.Projection)):
+        module = (SNEmbeddingTable if layer.sn else EmbeddingTable)(layer)
+    elif isinstance(layer, S.SelfAttention):
+        module = AttentionGamma()
     else:
         raise TypeError(f"torch backend cannot build {layer!r}")
-    if getattr(layer, "sn", False):
+    if S.spectrally_normalized(layer):
         module.init_sn(layer)
     if isinstance(layer, (S.Conv, S.ConvT)):
         module.extra = extra_padding(layer)
@@ -159,42 +233,79 @@ def stateless(layer):
         return partial(F.interpolate, scale_factor=2, mode="nearest")
     if isinstance(layer, S.AvgPool):
         return partial(F.avg_pool2d, kernel_size=2)
+    if isinstance(layer, S.MaxPool):
+        return partial(F.max_pool2d, kernel_size=2)
     if isinstance(layer, S.GlobalPool):
         return partial(torch.sum if layer.kind == "sum" else torch.mean, dim=(2, 3))
     raise TypeError(f"torch backend cannot build {layer!r}")
 
 
-def run(calls, x, call_key=None):
+def run(calls, x, context: dict):
+    """The calls in turn; those that declare `reads_context` also receive the forward's context."""
     for call in calls:
-        x = call(x, call_key) if isinstance(call, KeyedDropout) else call(x)
+        x = call(x, context) if getattr(call, "reads_context", False) else call(x)
     return x
 
 
-def residual(main, shortcut, x):
-    return run(main, x) + run(shortcut, x)
+class ResidualCall:
+    """main(x) + shortcut(x); both paths see the forward's context."""
+
+    reads_context = True
+
+    def __init__(self, main: list, shortcut: list):
+        self.main, self.shortcut = main, shortcut
+
+    def __call__(self, x, context):
+        return run(self.main, x, context) + run(self.shortcut, x, context)
 
 
 class Network(nn.Module):
     def __init__(self, net: S.Network):
         super().__init__()
         self.layers = nn.ModuleDict()
+        self.prelude = net.prelude
+        if net.prelude:
+            self._add(net.prelude.embedding)
         self.calls = self._build(net.layers)
+
+    def _add(self, layer) -> nn.Module:
+        self.layers[layer.name] = make_layer(layer)
+        return self.layers[layer.name]
 
     def _build(self, layers) -> list:
         calls = []
         for layer in layers:
             if isinstance(layer, S.Residual):
-                calls.append(partial(residual, self._build(layer.main), self._build(layer.shortcut)))
+                calls.append(ResidualCall(self._build(layer.main), self._build(layer.shortcut)))
+            elif isinstance(layer, S.CondBatchNorm):
+                calls.append(CondBatchNormCall(*(self._add(part) for part in layer.parts()), layer.cond))
+            elif isinstance(layer, S.SelfAttention):
+                gamma = self._add(layer)
+                calls.append(SelfAttentionCall(*(self._add(part) for part in layer.parts()), gamma))
+            elif isinstance(layer, S.Projection):
+                calls.append(ProjectionCall(self._add(layer)))
             elif hasattr(layer, "name"):
-                self.layers[layer.name] = make_layer(layer)
-                calls.append(self.layers[layer.name])
+                calls.append(self._add(layer))
             else:
                 calls.append(stateless(layer))
         return calls
 
-    def forward(self, x, call_key=None):
-        """call_key: int64 scalar tensor keying the dropout masks of this call (training only)."""
-        return run(self.calls, x, call_key)
+    def forward(self, x, context: dict | None = None):
+        """context: what this forward's layers may read beside x, built once per call by the GAN
+        ("call_key": int64 scalar tensor keying the dropout masks, in training; "labels": int64
+        [B] class labels) and completed by the prelude ("cond<i>")."""
+        context = dict(context or {})
+        if self.prelude:
+            x = self._hierarchical_z(x, context)
+        return run(self.calls, x, context)
+
+    def _hierarchical_z(self, z, context: dict):
+        """Chunk 0 of z; puts cond<i> = concat(embedding(labels), chunk i) into the context."""
+        chunks = z.split(z.shape[1] // self.prelude.chunks, dim=1)
+        embedded = F.embedding(context["labels"], self.layers[self.prelude.embedding.name].table())
+        for i in range(1, self.prelude.chunks):
+            context[f"cond{i}"] = torch.cat([embedded, chunks[i]], dim=1)
+        return chunks[0]
 
 
 def build_network(net: S.Network) -> Network:

@@ -6,9 +6,12 @@ import numpy as np
 import torch
 
 from ganbench.backends import resolve_mode
+from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.backends.torch.nets import PREFIX, build_network, export_canonical, load_canonical
+from ganbench.ema import ema_weight
+from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names, export_canonical, load_canonical
 from ganbench.rng import mix32
+from ganbench.training.inputs import StepInputs
 
 NAME = "torch"
 DEFAULT_MODE = "eager"  # torch.compile did not beat eager on the CPU (benchmarks/README.md)
@@ -20,6 +23,12 @@ MODES = {
 }
 
 
+# Process-wide, set once when the backend is imported: float32 means float32 on a GPU too
+# (PyTorch lets cuDNN convolutions use TF32 by default).
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+
 def framework_version() -> str:
     return torch.__version__
 
@@ -28,7 +37,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class GAN:
+class GAN(DCallKeying):
     """Generator, discriminator and their Adam optimisers, with PyTorch semantics throughout.
 
     `hp` needs lr_g, lr_d, beta1, beta2, eps, loss, update and gp_lambda. Arrays cross the boundary as
@@ -41,9 +50,6 @@ class GAN:
                  mode: str = "default"):
         self.spec, self.hp, self.loss = spec, hp, hp.loss
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
-        # float32 means float32 on a GPU too: PyTorch lets cuDNN convolutions use TF32 by default.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
         self.device = torch.device(device or default_device())
         self.dtype = getattr(torch, dtype)
         # NHWC memory under NCHW indexing: oneDNN's faster layout (benchmarks/fast_step.py: 0-13%
@@ -55,6 +61,8 @@ class GAN:
             load_canonical(module, net, state["nets"][key])
             self.nets[key] = module.train()
         self.G, self.D = self.nets["G"], self.nets["D"]
+        self.G_ema = self._build_ema(state) if hp.ema_decay else None
+        self.use_ema = True  # sample from G_ema when there is one (sampling.load_generator may turn it off)
         # training forwards go through these: the modules themselves, or their compiled wrappers
         self.train_G, self.train_D = self.G, self.D
         if self.mode == "compiled":
@@ -72,6 +80,25 @@ class GAN:
         if state.get("opt"):
             self._load_opt(state["opt"])
 
+    def _build_ema(self, state: dict):
+        """G's exponential moving average: from the state's G_ema, else a copy of G. Always in
+        eval mode; it never trains, it is only averaged (ema.py)."""
+        module = build_network(self.spec.generator).to(self.device, self.dtype, memory_format=self.memory_format)
+        load_canonical(module, self.spec.generator, state["nets"].get("G_ema", state["nets"]["G"]))
+        return module.eval()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """After a G update: every weight and buffer of G_ema moves toward G's (ema.ema_weight)."""
+        weight = ema_weight(self.hp.ema_decay, self.hp.ema_start, self._g_updates())
+        ema, raw = self.G_ema.state_dict(), self.G.state_dict()
+        for name in canonical_names(self.spec.generator):  # not BN's integer batch counter
+            ema[PREFIX + name].mul_(weight).add_(raw[PREFIX + name], alpha=1.0 - weight)
+
+    def _g_updates(self) -> int:
+        """G's Adam step count: the G updates taken, this run and the ones it resumed."""
+        return max((int(slot["step"]) for slot in self.opts["G"].state.values()), default=0)
+
     # -- numpy boundary ---------------------------------------------------------------------
     def _tensor(self, array: np.ndarray, nhwc: bool = False) -> torch.Tensor:
         """A tensor of the array; nhwc: images [..., H, W, C] indexed as [..., C, H, W], their
@@ -88,29 +115,27 @@ class GAN:
         return images.detach().permute(0, 2, 3, 1).cpu().numpy()
 
     # -- training ---------------------------------------------------------------------------
-    def _start_step(self, dropout_key: int | None) -> None:
-        """Key this step's D calls (rank 0, 1, ...) by its dropout key, if the model drops units."""
-        self._d_calls = 0
-        self._step_key = None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
+    _mix = staticmethod(mix32)
 
-    def _call_D(self, images: torch.Tensor) -> torch.Tensor:
-        """A training forward of D; its dropout masks are keyed by the step and the call's rank."""
-        call_key = None
-        if self._step_key is not None:
-            call_key = mix32(self._step_key ^ self._d_calls)
-            self._d_calls += 1
-        return self.train_D(images, call_key)
+    def _d_forward(self, images: torch.Tensor, context: dict) -> torch.Tensor:
+        return self.train_D(images, context)
 
-    def _d_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple:
-        """D's logits on a real and a fake batch: two calls (BatchNorm sees each batch alone)."""
-        return self._call_D(real), self._call_D(fake)
+    def _key(self, dropout_key: int | None):
+        return None if dropout_key is None else torch.tensor(dropout_key, device=self.device)
 
-    def _d_update(self, real: torch.Tensor, fake: torch.Tensor, alpha) -> dict:
+    def _labels(self, labels: np.ndarray | None):
+        return None if labels is None else torch.from_numpy(np.asarray(labels, np.int64)).to(self.device)
+
+    def _g_forward(self, net, z: torch.Tensor, labels) -> torch.Tensor:
+        return net(z, None if labels is None else {"labels": labels})
+
+    def _d_update(self, real: torch.Tensor, fake: torch.Tensor, alpha, real_labels=None, fake_labels=None) -> dict:
         fake = fake.detach()
-        loss = losses.d_loss(self.loss, *self._d_pair(real, fake))
+        loss = losses.d_loss(self.loss, *self._d_pair(real, fake, real_labels, fake_labels))
         out = {}
         if self.loss == "wgan-gp":
-            out["gp"] = losses.gradient_penalty(self.D, real, fake, alpha)
+            critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
+            out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
             loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
         loss.backward()
@@ -118,14 +143,17 @@ class GAN:
         return {"d_loss": loss, **out}
 
     def _opt_step(self, key: str) -> None:
-        """One Adam step; eps_form "keras" (eps added to sqrt(v) before the bias correction) is
-        torch's form with eps / sqrt(1 - beta2^t), set in Python doubles before the step."""
+        """One Adam step (then G's EMA, after G's); eps_form "keras" (eps added to sqrt(v) before
+        the bias correction) is torch's form with eps / sqrt(1 - beta2^t), set in Python doubles
+        before the step."""
         opt = self.opts[key]
         if self.hp.eps_form == "keras":
             t = 1 + max((int(s["step"]) for s in opt.state.values()), default=0)
             for group in opt.param_groups:
                 group["eps"] = self.hp.eps / math.sqrt(1.0 - self.hp.beta2**t)
         opt.step()
+        if key == "G" and self.G_ema is not None:
+            self._update_ema()
 
     def set_lr_factor(self, factor: float) -> None:
         """Scale both learning rates (linear decay); computed in Python doubles as torch does."""
@@ -133,42 +161,44 @@ class GAN:
             for group in opt.param_groups:
                 group["lr"] = self.base_lrs[key] * factor
 
-    def train_step(self, reals: np.ndarray, z: np.ndarray, z_g: np.ndarray | None = None,
-                   alphas: np.ndarray | None = None, dropout_key: int | None = None) -> dict:
+    def train_step(self, inputs: StepInputs) -> dict:
         """n_dis D updates then one G update (hp.update 'alternating'), or one forward of G and D
-        whose losses update both ('simultaneous').
-
-        reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim].
-        z_g: float32 [B_g, z_dim], the G update's own noise; None: the G update reuses the fake
-        batch of the last D update (as pytorch/examples dcgan does), scored by the updated D.
-        alphas: float32 [n_dis, B] in [0, 1], WGAN-GP's interpolation weights.
-        dropout_key: the step's key of D's dropout masks (rng.dropout_step_key).
-        """
-        self._start_step(dropout_key)
-        reals_t, z_t = self._tensor(reals, nhwc=True), self._tensor(z)
+        whose losses update both ('simultaneous'). Without inputs.z_g the G update reuses the
+        fake batch of the last D update (as pytorch/examples dcgan does), scored by the updated D."""
+        self._start_step(self._key(inputs.dropout_key))
+        reals_t, z_t = self._tensor(inputs.reals, nhwc=True), self._tensor(inputs.z)
+        labels, fake_labels = per_update(self._labels(inputs.labels)), per_update(self._labels(inputs.fake_labels))
         if self.hp.update == "simultaneous":
-            return self._simultaneous_step(reals_t[0], z_t[0])
-        alphas_t = self._tensor(alphas) if alphas is not None else [None] * len(reals_t)
-        n_dis = len(reals_t)
-        for d in range(n_dis):
-            with torch.set_grad_enabled(z_g is None and d == n_dis - 1):
-                fake = self.train_G(z_t[d])
-            d_out = self._d_update(reals_t[d], fake, alphas_t[d])
-        if z_g is not None:
-            fake = self.train_G(self._tensor(z_g))
-        self.D.requires_grad_(False)  # the G step needs dL/dfake only, not D's weight gradients
-        g_loss = losses.g_loss(self.loss, self._call_D(fake))
+            return self._simultaneous_step(reals_t[0], z_t[0], labels[0], fake_labels[0])
+        alphas = per_update(None if inputs.alphas is None else self._tensor(inputs.alphas))
+        reuse = inputs.z_g is None
+        for d in range(inputs.n_dis):
+            with torch.set_grad_enabled(reuse and d == inputs.n_dis - 1):
+                fake = self._g_forward(self.train_G, z_t[d], fake_labels[d])
+            d_out = self._d_update(reals_t[d], fake, alphas[d], labels[d], fake_labels[d])
+        g_labels = fake_labels[inputs.n_dis - 1]
+        if not reuse:
+            g_labels = self._labels(inputs.g_labels)
+            fake = self._g_forward(self.train_G, self._tensor(inputs.z_g), g_labels)
+        g_loss = self._g_loss_through_frozen_D(fake, g_labels)
         self.opts["G"].zero_grad(set_to_none=True)
         g_loss.backward()
         self._opt_step("G")
-        self.D.requires_grad_(True)
         return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item()}
 
-    def _simultaneous_step(self, real: torch.Tensor, z: torch.Tensor) -> dict:
+    def _g_loss_through_frozen_D(self, fake: torch.Tensor, labels=None) -> torch.Tensor:
+        """G's loss on D's training call; D's weights need no gradient for it (only dL/dfake)."""
+        self.D.requires_grad_(False)
+        try:
+            return losses.g_loss(self.loss, self._call_D(fake, labels))
+        finally:
+            self.D.requires_grad_(True)
+
+    def _simultaneous_step(self, real: torch.Tensor, z: torch.Tensor, labels=None, fake_labels=None) -> dict:
         """TensorFlow's DCGAN tutorial: one G forward and D on real and fake; G's gradient from
         its loss, D's from its own, both from that forward, both applied."""
-        fake = self.train_G(z)
-        d_real, d_fake = self._d_pair(real, fake)
+        fake = self._g_forward(self.train_G, z, fake_labels)
+        d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
         d_loss, g_loss = losses.d_loss(self.loss, d_real, d_fake), losses.g_loss(self.loss, d_fake)
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
@@ -179,24 +209,24 @@ class GAN:
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
     # -- benchmark breakdown ----------------------------------------------------------------
-    def phase_fns(self, reals: np.ndarray, z: np.ndarray, dropout_key: int | None = None, **_) -> dict:
+    def phase_fns(self, inputs: StepInputs) -> dict:
         """The parts of an update, each a zero-argument callable that ends with a host sync (for
         `ganbench bench`): G forward; D forward and backward on real and fake; the G update (G
         forward, D forward, backward through both); both Adam steps. Each runs alone, in this
         GAN's mode; the optimiser part moves the weights."""
-        real, z = self._tensor(reals, nhwc=True)[0], self._tensor(z)[0]
-        self._start_step(dropout_key)
-        fake = self.train_G(z).detach()
+        real, z = self._tensor(inputs.reals, nhwc=True)[0], self._tensor(inputs.z)[0]
+        labels, fake_labels = per_update(self._labels(inputs.labels))[0], per_update(self._labels(inputs.fake_labels))[0]
+        self._start_step(self._key(inputs.dropout_key))
+        g_forward = lambda: self._g_forward(self.train_G, z, fake_labels)  # noqa: E731
+        fake = g_forward().detach()
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
 
         def d_forward_backward():
-            losses.d_loss(self.loss, *self._d_pair(real, fake)).backward()
+            losses.d_loss(self.loss, *self._d_pair(real, fake, labels, fake_labels)).backward()
             sync()
 
         def g_update():
-            self.D.requires_grad_(False)
-            losses.g_loss(self.loss, self._call_D(self.train_G(z))).backward()
-            self.D.requires_grad_(True)
+            self._g_loss_through_frozen_D(g_forward(), fake_labels).backward()
             sync()
 
         def optimiser():
@@ -205,32 +235,38 @@ class GAN:
             sync()
 
         d_forward_backward(), g_update()  # every gradient exists before the optimiser runs
-        return {"G forward": lambda: (self.train_G(z), sync()), "D forward/backward": d_forward_backward,
+        return {"G forward": lambda: (g_forward(), sync()), "D forward/backward": d_forward_backward,
                 "G update": g_update, "optimiser": optimiser}
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, z: np.ndarray, training: bool = False) -> np.ndarray:
-        """G(z) as float NHWC in [-1, 1]; eval mode (running BN stats) unless training=True.
-        In training mode the BN running stats are updated, as in a training forward."""
-        self.G.train(training)
+    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+        """G(z) as float NHWC in [-1, 1], by G_ema when there is one (and use_ema), else G; eval
+        mode (running BN stats) unless training=True, which updates the BN running stats as a
+        training forward does."""
+        net = self.G_ema if self.G_ema is not None and self.use_ema else self.G
+        was_training = net.training
+        net.train(training)
         try:
-            return self._nhwc(self.G(self._tensor(z)))
+            return self._nhwc(self._g_forward(net, self._tensor(z), self._labels(labels)))
         finally:
-            self.G.train()
+            net.train(was_training)
 
     @torch.no_grad()
-    def discriminate(self, images: np.ndarray, training: bool = False) -> np.ndarray:
-        """D's logits [B] for NHWC images in [-1, 1]."""
+    def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+        """D's logits [B] for NHWC images in [-1, 1] (and their labels, for a conditional D)."""
         self.D.train(training)
         try:
-            return self.D(self._tensor(images, nhwc=True)).reshape(-1).cpu().numpy()
+            context = None if labels is None else {"labels": self._labels(labels)}
+            return self.D(self._tensor(images, nhwc=True), context).reshape(-1).cpu().numpy()
         finally:
             self.D.train()
 
     # -- state ------------------------------------------------------------------------------
     def export_state(self) -> dict:
         nets = {key: export_canonical(module, self.spec.networks[key]) for key, module in self.nets.items()}
+        if self.G_ema is not None:
+            nets["G_ema"] = export_canonical(self.G_ema, self.spec.generator)
         return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
 
     def _named_params(self, key: str) -> list:

@@ -1,0 +1,25 @@
+"""The GAN losses on D's logits (batch means), written once over a backend's tensor ops.
+
+`ops` needs softplus, relu and mean (of all elements). WGAN-GP's gradient penalty is per backend:
+it differentiates through D, which is framework work.
+"""
+
+
+def d_loss(ops, kind: str, real, fake):
+    if kind in ("ns", "minimax"):  # -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z))))
+        return ops.mean(ops.softplus(-real)) + ops.mean(ops.softplus(fake))
+    if kind == "hinge":
+        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+    if kind == "wgan-gp":  # the penalty is added by the caller
+        return ops.mean(fake) - ops.mean(real)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def g_loss(ops, kind: str, fake):
+    if kind == "ns":  # -log sigmoid(D(G(z)))
+        return ops.mean(ops.softplus(-fake))
+    if kind == "minimax":  # log(1 - sigmoid(D(G(z))))
+        return -ops.mean(ops.softplus(fake))
+    if kind in ("hinge", "wgan-gp"):
+        return -ops.mean(fake)
+    raise ValueError(f"unknown loss {kind!r}")
