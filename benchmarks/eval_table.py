@@ -28,8 +28,8 @@ def rows_for(dataset: str, runs: list) -> list:
     for run in runs:
         config = json.loads((run / "config.json").read_text())
         gan, spec, meta = load_generator(run, config["backend"])
-        fake = ev.generated_images(gan, spec, N, seed=0)
-        result = ev.evaluate(fake, dataset, N, "test", classifier=classifier)
+        fake, labels = ev.generated_images(gan, spec, N, seed=0)
+        result = ev.evaluate(fake, dataset, N, "test", classifier=classifier, labels=labels)
         rows.append({"dataset": dataset, "source": f"{config['model']}, {config['backend']}, {meta['step']} steps", **result})
     return rows
 

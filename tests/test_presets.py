@@ -28,8 +28,12 @@ def tiny_data(tmp_path_factory):
 
 
 def test_the_papers_presets_exist_and_validate():
-    assert preset_names() == ["dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
+    assert preset_names() == ["biggan_cifar10", "dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
                               "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"]
+    biggan = apply_preset(TrainConfig(), "biggan_cifar10").validate()
+    assert (biggan.model, biggan.loss, biggan.n_dis, biggan.batch_size, biggan.lr_g, biggan.lr_d, biggan.beta1,
+            biggan.beta2, biggan.eps, biggan.ema_decay, biggan.ema_start, biggan.hflip, biggan.steps) == (
+        "biggan", "hinge", 5, 64, 2e-4, 2e-4, 0.5, 0.999, 1e-6, 0.9999, 1000, True, 100000)
     assert read_preset("dcgan-tf-tutorial") == read_preset("dcgan_tf_tutorial")
     sngan = apply_preset(TrainConfig(), "sngan_cifar10").validate()
     assert (sngan.model, sngan.loss, sngan.lr_g, sngan.beta1, sngan.beta2, sngan.n_dis, sngan.batch_size,
@@ -40,7 +44,8 @@ def test_the_papers_presets_exist_and_validate():
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-@pytest.mark.parametrize("preset", ["sngan_cifar10", "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"])
+@pytest.mark.parametrize("preset", ["sngan_cifar10", "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10",
+                                    "biggan_cifar10"])
 def test_every_preset_trains_in_both_backends(tmp_path, tiny_data, preset, backend):
     config = apply_preset(TrainConfig(), preset).replace(backend=backend, **SMALL)
     last = loop.train(config, tmp_path / "run", data_dir=tiny_data, progress=False)
@@ -52,6 +57,7 @@ def test_every_preset_trains_in_both_backends(tmp_path, tiny_data, preset, backe
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in log)
     assert ("gp" in log[0]) == (config.loss == "wgan-gp")
     assert state["opt"]["D"]["step"] == 2 * config.n_dis and state["opt"]["G"]["step"] == 2
+    assert ("G_ema" in state["nets"]) == (config.ema_decay > 0)
 
 
 def test_sngan_resume_is_exact_including_spectral_norm_vectors(tmp_path, tiny_data):

@@ -106,6 +106,8 @@ def add_train(sub) -> None:
                    f"with this decay (e.g. 0.9999), used by sample and eval; 0: none; default {d.ema_decay}")
     p.add_argument("--ema-start", type=non_negative_int, help="G updates during which the average copies G; "
                    f"default {d.ema_start}")
+    p.add_argument("--hflip", action="store_const", const=True, help="flip each real image horizontally with "
+                   "probability 1/2 (keyed: both backends flip the same images); default off")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
@@ -123,7 +125,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start")
+                 "ema_decay", "ema_start", "hflip")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
                      "eval_every", "eval_n"}
@@ -317,10 +319,10 @@ def cmd_eval(args) -> int:
         dataset, source = args.dataset, {"images": str(args.images)}
     extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
     if args.checkpoint is not None:
-        images = ev.generated_images(gan, spec, args.n, args.seed)
+        images, labels = ev.generated_images(gan, spec, args.n, args.seed)
     else:
-        images = ev.load_images(args.images)
-    result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor)
+        images, labels = ev.load_images(args.images), None
+    result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor, labels)
     result["source"] = source
     out = args.out or beside(args.checkpoint if args.checkpoint is not None else args.images, "eval.json")
     ev.write_result(result, out)

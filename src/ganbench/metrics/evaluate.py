@@ -38,7 +38,7 @@ def check_images(images: np.ndarray, dataset: str) -> np.ndarray:
 
 
 def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -> dict:
-    """Features and probabilities of a real split, cached by data hash and extractor hash."""
+    """Features, probabilities and labels of a real split, cached by data hash and extractor hash."""
     from safetensors.numpy import load_file, save
 
     images, labels = data.load(dataset, split, data_dir)
@@ -50,7 +50,8 @@ def reference(dataset: str, split: str, classifier: Classifier, data_dir=None) -
         features, probs = classifier.run(images)
         stored = {"features": features.astype(np.float32), "probs": probs.astype(np.float32)}
         atomic_write(path, save(stored))
-    return {"features": stored["features"].astype(np.float64), "probs": stored["probs"].astype(np.float64), "key": key}
+    return {"features": stored["features"].astype(np.float64), "probs": stored["probs"].astype(np.float64),
+            "labels": labels, "key": key}
 
 
 def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRICS) -> dict:
@@ -69,19 +70,33 @@ def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRIC
     return out
 
 
+def class_metrics(ref: dict, features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> dict:
+    """A conditional generator's: class accuracy (the share of samples that the classifier assigns
+    to the class they were generated for) and intra-class FD (the mean over classes of the FD
+    between that class's samples and its real images)."""
+    classes = np.unique(labels)
+    intra = [stats.frechet_distance(*stats.mean_cov(ref["features"][ref["labels"] == k]),
+                                    *stats.mean_cov(features[labels == k])) for k in classes]
+    return {"class_accuracy": float((probs.argmax(axis=1) == labels).mean()), "intra_fid": float(np.mean(intra))}
+
+
 def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", metrics=METRICS,
-             data_dir=None, classifier=None) -> dict:
+             data_dir=None, classifier=None, labels: np.ndarray | None = None) -> dict:
     """Metrics of the first `n` uint8 images against the real split, with the full protocol.
     `classifier` is the feature extractor: the dataset's classifier by default, or any object with
-    run(), hash, meta, description and resize (e.g. inception.TorchFidelityExtractor)."""
+    run(), hash, meta, description and resize (e.g. inception.TorchFidelityExtractor). `labels`:
+    the classes the images were generated for (a conditional generator), which adds class_metrics."""
     classifier = classifier or load_classifier(dataset)
     images = check_images(images, dataset)
     if len(images) < n:
         raise GanbenchError(f"need {n} images for --n {n}, got {len(images)}")
     ref = reference(dataset, ref_split, classifier, data_dir)
     features, probs = classifier.run(images[:n])
+    results = compute(ref["features"], ref["probs"], features, probs, metrics)
+    if labels is not None:
+        results.update(class_metrics(ref, features, probs, np.asarray(labels)[:n]))
     return {
-        "metrics": compute(ref["features"], ref["probs"], features, probs, metrics),
+        "metrics": results,
         "protocol": {
             "n": n,
             "reference": f"{dataset} {ref_split} ({len(ref['features'])} images)",
@@ -92,15 +107,19 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
             "kid": f"{KID_SUBSETS} subsets of {KID_SUBSET_SIZE}, cubic polynomial kernel",
             "pr": f"k={PR_K}",
             "score_splits": 10,
+            **({"labels": "classes 0, 1, ..., K-1 in turn (balanced); intra_fid per class against that class's "
+                          "real images"} if labels is not None else {}),
         },
     }
 
 
-def generated_images(gan, spec, n: int, seed: int) -> np.ndarray:
-    """n uint8 samples: the same noise and quantisation as `ganbench sample`."""
-    from ganbench.sampling import sample_images
+def generated_images(gan, spec, n: int, seed: int) -> tuple:
+    """(n uint8 samples, their class labels or None): the same noise, classes and quantisation as
+    `ganbench sample`."""
+    from ganbench.sampling import sample_images, sample_labels
 
-    return to_uint8(sample_images(gan, spec, n, seed))
+    labels = sample_labels(spec, n)
+    return to_uint8(sample_images(gan, spec, n, seed, labels=labels)), labels
 
 
 def load_images(path) -> np.ndarray:

@@ -149,9 +149,9 @@ class PeriodicEval:
         self.classifier = load_classifier(config.dataset)
 
     def __call__(self, gan) -> dict:
-        images = self.evaluate.generated_images(gan, self.spec, self.config.eval_n, self.config.seed)
+        images, labels = self.evaluate.generated_images(gan, self.spec, self.config.eval_n, self.config.seed)
         result = self.evaluate.evaluate(images, self.config.dataset, self.config.eval_n, "test",
-                                        data_dir=self.data_dir, classifier=self.classifier)
+                                        data_dir=self.data_dir, classifier=self.classifier, labels=labels)
         return {f"eval/{name}": value for name, value in result["metrics"].items()}
 
 

@@ -66,7 +66,9 @@ class GAN(DCallKeying):
         # training forwards go through these: the modules themselves, or their compiled wrappers
         self.train_G, self.train_D = self.G, self.D
         if self.mode == "compiled":
-            self.train_G, self.train_D = torch.compile(self.G), torch.compile(self.D)
+            # static shapes: a step has at most a few batch sizes (D, fresh G batch), and inductor
+            # failed on the symbolic sizes of max pooling with dynamic=None (torch 2.14)
+            self.train_G, self.train_D = (torch.compile(net, dynamic=False) for net in (self.G, self.D))
             if hp.update == "simultaneous":
                 # two backward passes share D's graph on the fakes (retain_graph), which compiled
                 # backward functions refuse while they donate (reuse) their saved buffers
