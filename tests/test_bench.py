@@ -123,3 +123,18 @@ def test_quality_report_and_plot(quality):
     assert image.shape == (400, 640, 3)
     for colour in ((238, 76, 44), (255, 143, 0)):  # one line per run
         assert (image == colour).all(axis=2).sum() > 50
+
+
+def test_biggan_step_is_timed_at_a_reduced_width(tmp_path):
+    """The real BigGAN step of its preset (n_dis 5, fresh G batch, EMA), at --width; img/s counts
+    the real images a step consumes, n_dis included, as the training log does."""
+    from binary_files import write_cifar
+
+    write_cifar(tmp_path / "data", records_per_file=40)
+    result = run(["biggan_cifar10"], ["torch"], ["eager"], [8], steps=1, warmup=1, out=tmp_path / "o",
+                 data_dir=tmp_path / "data", width=0.0625)
+    (row,) = result["rows"]
+    assert "error" not in row, row.get("error")
+    assert (row["model"], row["width"], row["batch_size"]) == ("biggan", 0.0625, 8)
+    assert row["step"] == "alternating, n_dis 5, loss hinge, G batch 64"
+    assert row["img_per_s"] == pytest.approx(8 * 5 / row["median_step_s"])

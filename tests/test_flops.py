@@ -68,3 +68,17 @@ def test_residual_blocks_count_both_paths():
     assert d["block1_c1"] == 32 * 32 * 16 * 3 * 9 and d["block1_c2"] == 32 * 32 * 16 * 16 * 9
     assert d["block1_sc"] == 16 * 16 * 16 * 3
     assert d["fc"] == 16  # after global sum pooling
+
+
+def test_biggan_layers_count_their_products():
+    """Self-attention at 16x16 on 64 channels: theta, phi (64 -> 8), g (64 -> 32), o (32 -> 64) at
+    256 positions, then [256 x 64 over 8] and [32 x 256 over 64]; conditional BN: two Dense of the
+    148-d conditioning vector; the projection: one product per feature."""
+    from ganbench.archs import spec as S
+
+    net = S.Network("D", (64, 16, 16), (S.SelfAttention("attn", 64), S.CondBatchNorm("cbn", 64, "cond1", 148),
+                                         S.GlobalPool("sum"), S.Projection("embed", 10, 64)))
+    macs = forward_macs(net)
+    assert macs == {"attn_theta": 256 * 64 * 8, "attn_phi": 256 * 64 * 8, "attn_g": 256 * 64 * 32,
+                    "attn_o": 256 * 32 * 64, "attn_matmuls": 256 * 64 * 8 + 256 * 64 * 32,
+                    "cbn_gain": 148 * 64, "cbn_bias": 148 * 64, "embed": 64}

@@ -367,6 +367,8 @@ def add_bench(sub) -> None:
                    "(with --quality: each backend's default, torch eager and tf graph)")
     p.add_argument("--batch-sizes", default="0", help="comma-separated batch sizes; default 0: each preset's own "
                    "(64, or 256 for dcgan_tf_tutorial)")
+    p.add_argument("--width", type=positive_float, help="channel multiplier of the presets' models (e.g. "
+                   "--presets biggan_cifar10 --width 0.25 on a CPU); default: each preset's")
     p.add_argument("--steps", type=positive_int, default=8, help="timed steps per configuration; default 8")
     p.add_argument("--warmup", type=positive_int, default=2, help="untimed steps first; default 2")
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds allowed per configuration; default 900 "
@@ -410,7 +412,8 @@ def cmd_bench(args) -> int:
         batches = [non_negative_int(b) for b in args.batch_sizes.split(",")]
     except argparse.ArgumentTypeError as exc:
         raise GanbenchError(f"--batch-sizes: {exc}") from None
-    result = run(presets, backends, modes, batches, args.steps, args.warmup, args.out, args.data_dir, args.timeout)
+    result = run(presets, backends, modes, batches, args.steps, args.warmup, args.out, args.data_dir, args.timeout,
+                 args.width or 0.0)
     print((args.out / "report.md").read_text())
     failed = [r for r in result["rows"] if "error" in r]
     return 1 if failed else 0

@@ -21,9 +21,16 @@ def _walk(layers, shape: tuple, macs: dict) -> tuple:
         elif isinstance(layer, S.Upsample):
             c, h, w = shape
             shape = (c, 2 * h, 2 * w)
-        elif isinstance(layer, S.AvgPool):
+        elif isinstance(layer, (S.AvgPool, S.MaxPool)):
             c, h, w = shape
             shape = (c, h // 2, w // 2)
+        elif isinstance(layer, S.SelfAttention):
+            macs.update(attention_macs(layer, shape))
+        elif isinstance(layer, S.CondBatchNorm):
+            for part in layer.parts()[1:]:  # gain and bias: one Dense each on the conditioning vector
+                macs[part.name] = part.in_features * part.out_features
+        elif isinstance(layer, S.Projection):
+            macs[layer.name] = layer.dim
         elif isinstance(layer, S.GlobalPool):
             shape = (shape[0],)
         elif isinstance(layer, S.Dense):
@@ -46,6 +53,18 @@ def _walk(layers, shape: tuple, macs: dict) -> tuple:
                 size *= dim
             shape = (size,)
     return shape
+
+
+def attention_macs(layer: S.SelfAttention, shape: tuple) -> dict:
+    """The four 1x1 convolutions (theta at full resolution, phi and g before their 2x2 pooling, o on
+    the attended g) and the two batched matmuls: theta^T phi [HW x HW/4 over C/8] and g attention^T
+    [C/2 x HW over HW/4]."""
+    _, h, w = shape
+    positions = h * w
+    out = {part.name: positions * part.in_channels * part.out_channels for part in layer.parts()}
+    c8, c2 = layer.parts()[0].out_channels, layer.parts()[2].out_channels
+    out[f"{layer.name}_matmuls"] = positions * (positions // 4) * (c8 + c2)
+    return out
 
 
 def train_step_flops(spec: S.GANSpec, config) -> int:

@@ -78,11 +78,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0) -> TrainConfig:
-    """The preset's training configuration, run in `backend` and `mode`; batch_size 0 keeps the
-    preset's."""
+def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0, width: float = 0.0) -> TrainConfig:
+    """The preset's training configuration, run in `backend` and `mode`; batch_size and width 0
+    keep the preset's."""
     config = apply_preset(TrainConfig(), preset).replace(backend=backend, mode=mode)
-    return config.replace(batch_size=batch_size or config.batch_size).validate()
+    return config.replace(batch_size=batch_size or config.batch_size, width=width or config.width).validate()
 
 
 def quartile_spread(times: list) -> tuple:
@@ -107,9 +107,9 @@ def timed(fn) -> float:
 
 
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
-            phase_repeats: int = 5) -> dict:
+            phase_repeats: int = 5, width: float = 0.0) -> dict:
     module = get_backend(backend)
-    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size), data_dir)
+    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size, width), data_dir)
     rss_before = peak_rss_mb()
     gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
     step_times, data_times = [], []
@@ -124,14 +124,15 @@ def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, w
     matmul = matmul_gflops(backend)
     timed_steps = step_times[warmup:]
     return {
-        "preset": preset, "model": config.model, "backend": backend, "mode": gan.mode,
+        "preset": preset, "model": config.model, "width": config.width, "backend": backend, "mode": gan.mode,
         "mode_detail": module.MODES[gan.mode], "options": module.OPTIONS, "batch_size": config.batch_size,
         "step": f"{config.update}, n_dis {config.n_dis}, loss {config.loss}, G batch {config.batch_size_g or 'reused'}",
         "image_size": config.image_size, "framework": module.framework_version(), "threads": threads(backend),
         "warmup_steps": warmup, "timed_steps": steps,
         "first_step_s": step_times[0], "median_step_s": median, "iqr_step_s": iqr,
         "min_step_s": min(timed_steps), "max_step_s": max(timed_steps),
-        "img_per_s": config.batch_size / median, "phases_s": phases,
+        # real images consumed per second, n_dis included: what the training log's img_per_s means
+        "img_per_s": config.batch_size * config.n_dis / median, "phases_s": phases,
         "step_gflop": flops / 1e9, "achieved_gflops": flops / median / 1e9,
         "matmul_gflops": matmul, "fraction_of_matmul_rate": flops / median / 1e9 / matmul,
         "rss_after_import_mb": rss_before, "peak_rss_mb": peak_rss_mb(),

@@ -47,12 +47,12 @@ def combinations(presets, backends, modes) -> list:
 
 
 def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
-        timeout: float = 900) -> dict:
-    """batch_sizes: [0] keeps each preset's own batch size."""
+        timeout: float = 900, width: float = 0.0) -> dict:
+    """batch_sizes: [0] keeps each preset's own batch size; width 0 each preset's own width."""
     out = check_empty(out)
     configs = [
         {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
-         "data_dir": str(data_dir) if data_dir else None}
+         "data_dir": str(data_dir) if data_dir else None, "width": width}
         for p, b, mode in combinations(presets, backends, modes) for bs in batch_sizes
     ]
     started = time.time()
