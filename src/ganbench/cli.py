@@ -106,8 +106,11 @@ def add_train(sub) -> None:
                    f"with this decay (e.g. 0.9999), used by sample and eval; 0: none; default {d.ema_decay}")
     p.add_argument("--ema-start", type=non_negative_int, help="G updates during which the average copies G; "
                    f"default {d.ema_start}")
-    p.add_argument("--hflip", action="store_const", const=True, help="flip each real image horizontally with "
-                   "probability 1/2 (keyed: both backends flip the same images); default off")
+    p.add_argument("--ortho-reg", type=float, help="BigGAN's orthogonal regularisation of G's weight matrices "
+                   "(off-diagonal form, e.g. 1e-4; the shared class embedding is exempt); default 0: off")
+    p.add_argument("--hflip", action=argparse.BooleanOptionalAction, help="flip each real image horizontally "
+                   "with probability 1/2 (keyed: both backends flip the same images); --no-hflip turns a preset's "
+                   "off; default off")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
@@ -125,7 +128,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
                      "eval_every", "eval_n"}

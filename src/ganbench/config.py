@@ -58,6 +58,7 @@ class TrainConfig:
     ema_decay: float = 0.0       # EMA of G's weights and buffers after each G update (0: no EMA)
     ema_start: int = 0           # G updates during which the EMA copies G (BigGAN: 1000)
     hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
+    ortho_reg: float = 0.0       # BigGAN's orthogonal regularisation of G's weights (0: off)
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
@@ -106,6 +107,8 @@ class TrainConfig:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
         if not 0 <= self.ema_decay < 1:
             raise GanbenchError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
+        if self.ortho_reg < 0:
+            raise GanbenchError(f"ortho-reg must be 0 (off) or positive, got {self.ortho_reg}")
         if self.ema_start < 0:
             raise GanbenchError(f"ema-start must be 0 or positive, got {self.ema_start}")
         for field in ("beta1", "beta2"):

@@ -1,7 +1,7 @@
 """The GAN losses on D's logits (batch means), written once over a backend's tensor ops.
 
-`ops` needs softplus, relu and mean (of all elements). WGAN-GP's gradient penalty is per backend:
-it differentiates through D, which is framework work.
+`ops` needs softplus, relu, mean and sum (of all elements), gram (M M^T) and diag. WGAN-GP's
+gradient penalty is per backend: it differentiates through D, which is framework work.
 """
 
 
@@ -23,3 +23,14 @@ def g_loss(ops, kind: str, fake):
     if kind in ("hinge", "wgan-gp"):
         return -ops.mean(fake)
     raise ValueError(f"unknown loss {kind!r}")
+
+
+def ortho_penalty(ops, matrices):
+    """BigGAN's orthogonal regularisation (Brock et al. 2019, eq. 3) as a loss term:
+    1/2 sum over the weight matrices W (rows: output units) of ||W W^T * (1 - I)||_F^2, whose
+    gradient 2 ((W W^T) * (1 - I)) W is the one BigGAN-PyTorch adds to G's gradients."""
+    total = 0.0
+    for matrix in matrices:
+        gram = ops.gram(matrix)
+        total = total + 0.5 * (ops.sum(gram * gram) - ops.sum(ops.diag(gram) ** 2))
+    return total

@@ -7,9 +7,11 @@ import tensorflow as tf
 
 from ganbench import losses
 
-OPS = SimpleNamespace(softplus=tf.nn.softplus, relu=tf.nn.relu, mean=tf.reduce_mean)
+OPS = SimpleNamespace(softplus=tf.nn.softplus, relu=tf.nn.relu, mean=tf.reduce_mean, sum=tf.reduce_sum,
+                      gram=lambda m: tf.matmul(m, m, transpose_b=True), diag=tf.linalg.diag_part)
 d_loss = partial(losses.d_loss, OPS)
 g_loss = partial(losses.g_loss, OPS)
+ortho_penalty = partial(losses.ortho_penalty, OPS)
 
 
 def gradient_penalty(critic, real, fake, alpha):

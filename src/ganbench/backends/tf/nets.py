@@ -332,6 +332,12 @@ class Network(tf.Module):
             context[f"cond{i}"] = tf.concat([embedded, chunks[i]], axis=1)
         return chunks[0]
 
+    def canonical_weight(self, name: str):
+        """A weight variable as its canonical (rows = first canonical axis, -1) matrix, a tensor."""
+        var = self.variables_by_name[name]
+        canonical = tf.transpose(var, TO_CANONICAL) if self.perms[name] else var
+        return tf.reshape(canonical, [canonical.shape[0], -1])
+
     def to_native(self, name: str, array):
         perm = self.perms[name]
         return np.transpose(array, perm) if perm else np.asarray(array)

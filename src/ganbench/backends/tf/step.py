@@ -148,8 +148,23 @@ class GAN(DCallKeying):
             else:
                 fake = self._g_forward(self.G, z_g, g_labels)
             g_loss = losses.g_loss(self.loss, self._call_D(fake, g_labels))
-        self._apply_G(tape.gradient(g_loss, self.G.trainables))
-        return {**d_out, "g_loss": g_loss}
+            regularised, ortho = self._with_ortho(g_loss)
+        self._apply_G(tape.gradient(regularised, self.G.trainables))
+        return {**d_out, "g_loss": g_loss, **ortho}
+
+    def _with_ortho(self, g_loss) -> tuple:
+        """See the torch backend."""
+        if not self.hp.ortho_reg:
+            return g_loss, {}
+        penalty = self.ortho_penalty()
+        strength = tf.cast(tf.constant(self.hp.ortho_reg, tf.float64), self.dtype)  # not rounded to float32 first
+        return g_loss + strength * penalty, {"ortho": penalty}
+
+    def ortho_penalty(self):
+        exempt = self.spec.generator.prelude.embedding.name + "." if self.spec.generator.prelude else None
+        return losses.ortho_penalty([self.G.canonical_weight(name) for name in self.G.trainable_names
+                                     if len(self.G.variables_by_name[name].shape) >= 2
+                                     and not (exempt and name.startswith(exempt))])
 
     def _apply_G(self, grads) -> None:
         """G's Adam step, then its EMA: every weight and buffer of G_ema moves toward G's with
@@ -169,11 +184,12 @@ class GAN(DCallKeying):
             fake = self._g_forward(self.G, z, fake_labels)
             d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
             g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
-        g_grads = g_tape.gradient(g_loss, self.G.trainables)
+            regularised, ortho = self._with_ortho(g_loss)
+        g_grads = g_tape.gradient(regularised, self.G.trainables)
         d_grads = d_tape.gradient(d_loss, self.D.trainables)
         self._apply_G(g_grads)
         self.opts["D"].apply(d_grads, self.D.trainables)
-        return {"d_loss": d_loss, "g_loss": g_loss}
+        return {"d_loss": d_loss, "g_loss": g_loss, **ortho}
 
     def set_lr_factor(self, factor: float) -> None:
         """Scale both learning rates (linear decay), in float64 as torch's Python floats."""

@@ -8,9 +8,11 @@ import torch.nn.functional as F
 
 from ganbench import losses
 
-OPS = SimpleNamespace(softplus=F.softplus, relu=F.relu, mean=torch.mean)
+OPS = SimpleNamespace(softplus=F.softplus, relu=F.relu, mean=torch.mean, sum=torch.sum, gram=lambda m: m @ m.T,
+                      diag=torch.diagonal)
 d_loss = partial(losses.d_loss, OPS)
 g_loss = partial(losses.g_loss, OPS)
+ortho_penalty = partial(losses.ortho_penalty, OPS)
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

@@ -183,10 +183,25 @@ class GAN(DCallKeying):
             g_labels = self._labels(inputs.g_labels)
             fake = self._g_forward(self.train_G, self._tensor(inputs.z_g), g_labels)
         g_loss = self._g_loss_through_frozen_D(fake, g_labels)
+        regularised, ortho = self._with_ortho(g_loss)
         self.opts["G"].zero_grad(set_to_none=True)
-        g_loss.backward()
+        regularised.backward()
         self._opt_step("G")
-        return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item()}
+        return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item(), **ortho}
+
+    def _with_ortho(self, g_loss: torch.Tensor) -> tuple:
+        """(G's loss plus hp.ortho_reg times the orthogonal penalty, {"ortho": penalty} to log)."""
+        if not self.hp.ortho_reg:
+            return g_loss, {}
+        penalty = self.ortho_penalty()
+        return g_loss + self.hp.ortho_reg * penalty, {"ortho": penalty.item()}
+
+    def ortho_penalty(self) -> torch.Tensor:
+        """losses.ortho_penalty over G's weights of 2 or more dimensions (as (out, -1) matrices),
+        the shared class embedding exempt (as BigGAN-PyTorch exempts it)."""
+        exempt = self.spec.generator.prelude.embedding.name + "." if self.spec.generator.prelude else None
+        return losses.ortho_penalty([p.reshape(p.shape[0], -1) for name, p in self._named_params("G")
+                                     if p.dim() >= 2 and not (exempt and name.startswith(exempt))])
 
     def _g_loss_through_frozen_D(self, fake: torch.Tensor, labels=None) -> torch.Tensor:
         """G's loss on D's training call; D's weights need no gradient for it (only dL/dfake)."""
@@ -202,13 +217,14 @@ class GAN(DCallKeying):
         fake = self._g_forward(self.train_G, z, fake_labels)
         d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
         d_loss, g_loss = losses.d_loss(self.loss, d_real, d_fake), losses.g_loss(self.loss, d_fake)
+        regularised, ortho = self._with_ortho(g_loss)
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=list(self.G.parameters()), retain_graph=True)
+        regularised.backward(inputs=list(self.G.parameters()), retain_graph=True)
         d_loss.backward(inputs=list(self.D.parameters()))
         for key in self.opts:
             self._opt_step(key)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **ortho}
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
