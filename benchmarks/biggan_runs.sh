@@ -11,7 +11,7 @@ if [ -n "${GANBENCH_DATA:-}" ]; then export GANBENCH_DATA=$(realpath "$GANBENCH_
 export OMP_NUM_THREADS=1 TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
 mkdir -p "$out"
 RECIPE="--model biggan --dataset $dataset --width 0.125 --loss hinge --n-dis 1 --batch-size 64 --lr 2e-4 --beta1 0.5
-        --beta2 0.999 --adam-eps 1e-6 --ema-decay 0.999 --ema-start 250 --steps 2200 --sample-every 500
+        --beta2 0.999 --adam-eps 1e-6 --ema-decay 0.99 --ema-start 250 --steps 1500 --sample-every 500
         --checkpoint-every 500 --no-progress"
 core=0
 for backend in torch tf; do
@@ -25,4 +25,5 @@ for backend in torch tf; do
   run="$out/$dataset-$backend"
   ganbench sample --checkpoint "$run" --classes --n 10 --out "$run/classes.png"
   ganbench eval --checkpoint "$run" --n 5000 --out "$run/eval.json"
+  ganbench eval --checkpoint "$run" --n 5000 --no-ema --out "$run/eval-raw.json"
 done

@@ -81,3 +81,27 @@ def test_sample_and_eval_name_the_generator(ema_run, tmp_path, capsys):
     assert main(["sample", "--checkpoint", str(out), "--n", "4", "--no-ema", "--out", str(tmp_path / "raw.png")]) == 0
     ema_png, raw_png = (np.asarray(Image.open(tmp_path / f"{k}.png"), np.int16) for k in ("ema", "raw"))
     assert np.abs(ema_png - raw_png).max() > 10
+
+
+def test_averaged_spectral_norm_vectors_are_unit_vectors():
+    """An SN model's G_ema keeps unit u and v (an average of turning unit vectors is shorter, and
+    eval-mode spectral norm divides by u . W v), identically in both backends (float64)."""
+    from ganbench.archs import build_spec
+    from ganbench.init import init_gan
+
+    spec = build_spec("biggan", 1, 32, 0.0625)
+    hp = TrainConfig(model="biggan", loss="hinge", ema_decay=0.5, ema_start=0)
+    rng = np.random.default_rng(0)
+    gans = [get_backend(b).GAN(spec, {"nets": init_gan(spec, 0)}, hp, device="cpu", dtype="float64")
+            for b in ("torch", "tf")]
+    for s in range(3):
+        step = StepInputs(rng.uniform(-1, 1, (1, 8, 32, 32, 1)), normal_noise(0, 9, (1, 8, 80), s),
+                          labels=rng.integers(0, 10, (1, 8)), fake_labels=rng.integers(0, 10, (1, 8)))
+        for gan in gans:
+            gan.train_step(step)
+    torch_ema, tf_ema = (gan.export_state()["nets"]["G_ema"] for gan in gans)
+    vectors = [name for name in torch_ema if name.endswith(("sn_u", "sn_v"))]
+    assert vectors
+    for name in vectors:
+        assert np.linalg.norm(torch_ema[name]) == pytest.approx(1.0, abs=1e-12), name
+        np.testing.assert_allclose(torch_ema[name], tf_ema[name], rtol=1e-9, atol=1e-12, err_msg=name)

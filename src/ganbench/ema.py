@@ -4,12 +4,25 @@ After G update number t (1-based, counted by G's Adam steps, so resuming continu
 weight and buffer of G_ema (BatchNorm running statistics and spectral-norm vectors included, as
 BigGAN-PyTorch and StudioGAN average them) becomes
 
-    ema = w * ema + (1 - w) * g,   w = 0 while t <= ema_start (a copy of G), else ema_decay.
+    ema = w * ema + (1 - w) * g,   w = 0 while t <= ema_start (a copy of G), else ema_decay,
+
+and then each averaged spectral-norm vector (u, v) is scaled back to unit length. An average of
+unit vectors that turned during training is shorter than 1, and eval-mode spectral norm divides
+by sigma = u . W v with the stored u and v: unscaled, sigma shrank and G_ema's layers blew up
+(saturated samples in a BigGAN run); scaled, sigma is again a power-iteration estimate.
 
 Sampling evaluates G_ema in eval mode, on its averaged BatchNorm statistics.
 """
+
+from ganbench.archs.spec import Network, sn_eps, spectrally_normalized
 
 
 def ema_weight(decay: float, start: int, g_updates: int) -> float:
     """w of the update above, after `g_updates` G updates."""
     return 0.0 if g_updates <= start else decay
+
+
+def sn_vectors(net: Network) -> dict:
+    """Canonical name of every spectral-norm vector of the network -> its layer's eps."""
+    return {f"{layer.name}.{vector}": sn_eps(layer) for layer in net.leaves() if spectrally_normalized(layer)
+            for vector in ("sn_u", "sn_v")}

@@ -9,6 +9,7 @@ from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import Network, shift
+from ganbench.ema import sn_vectors
 from ganbench.rng import mix32
 from ganbench.training.inputs import StepInputs
 
@@ -177,6 +178,9 @@ class GAN(DCallKeying):
         weight = tf.cast(tf.where(copying, tf.zeros_like(decay), decay), self.dtype)
         for name, var in self.G_ema.variables_by_name.items():
             var.assign(weight * var + (1.0 - weight) * self.G.variables_by_name[name])
+        for name, eps in sn_vectors(self.spec.generator).items():
+            vector = self.G_ema.variables_by_name[name]
+            vector.assign(vector / tf.maximum(tf.norm(vector), eps))
 
     def _simultaneous_step(self, real, z, labels=None, fake_labels=None):
         """TensorFlow's DCGAN tutorial: G and D gradients from one forward, both applied."""

@@ -8,7 +8,7 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.ema import ema_weight
+from ganbench.ema import ema_weight, sn_vectors
 from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names, export_canonical, load_canonical
 from ganbench.rng import mix32
 from ganbench.training.inputs import StepInputs
@@ -96,6 +96,9 @@ class GAN(DCallKeying):
         ema, raw = self.G_ema.state_dict(), self.G.state_dict()
         for name in canonical_names(self.spec.generator):  # not BN's integer batch counter
             ema[PREFIX + name].mul_(weight).add_(raw[PREFIX + name], alpha=1.0 - weight)
+        for name, eps in sn_vectors(self.spec.generator).items():
+            vector = ema[PREFIX + name]
+            vector.div_(vector.norm().clamp_min(eps))
 
     def _g_updates(self) -> int:
         """G's Adam step count: the G updates taken, this run and the ones it resumed."""
