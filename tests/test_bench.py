@@ -11,7 +11,7 @@ from ganbench.bench.report import PHASES, run
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
-FIELDS = {"preset", "model", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
+FIELDS = {"preset", "model", "width", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
           "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
           "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
           "peak_rss_mb"}

@@ -115,5 +115,5 @@ def test_bad_preset_files_are_refused(tmp_path, text, message):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from dcgan, "):
+    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from biggan_cifar10, dcgan, "):
         read_preset("sngan")

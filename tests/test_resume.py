@@ -77,8 +77,8 @@ def test_divergence_stops_and_keeps_the_last_checkpoint(tmp_path, data_dir, monk
 
     original, calls = torch_step.GAN.train_step, []
 
-    def diverging(self, reals, z):
-        losses = original(self, reals, z)
+    def diverging(self, inputs):
+        losses = original(self, inputs)
         calls.append(1)
         return {**losses, "g_loss": float("nan")} if len(calls) == 3 else losses
 

@@ -186,16 +186,9 @@ class SelfAttention:
 
 
 @dataclass(frozen=True)
-class Projection:
+class Projection(Embedding):
     """The projection discriminator's class term (Miyato & Koyama 2018): sum(Embedding(y) * h)
     over features, [B, dim] -> [B, 1]; reads the context's "labels"."""
-
-    name: str
-    num_classes: int
-    dim: int
-    sn: bool = False
-    init: tuple = NORMAL_INIT
-    sn_eps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -290,7 +283,7 @@ def sn_matrix_shape(layer) -> tuple:
         return layer.out_features, layer.in_features
     if isinstance(layer, Conv):
         return layer.out_channels, layer.in_channels * layer.kernel**2
-    if isinstance(layer, (Embedding, Projection)):
+    if isinstance(layer, Embedding):  # a Projection too
         return layer.num_classes, layer.dim
     raise ValueError(f"spectral norm is defined for Dense, Conv and embeddings, not {type(layer).__name__}")
 
@@ -318,7 +311,7 @@ def trainable_shapes(layer) -> dict:
         if layer.no_affine:
             return {}
         return {f"{layer.name}.weight": (layer.num_features,), f"{layer.name}.bias": (layer.num_features,)}
-    elif isinstance(layer, (Embedding, Projection)):
+    elif isinstance(layer, Embedding):  # a Projection too
         return {f"{layer.name}.weight": (layer.num_classes, layer.dim)}
     elif isinstance(layer, SelfAttention):
         return {f"{layer.name}.gamma": (1,)}

@@ -189,7 +189,7 @@ def make_layer(layer) -> nn.Module:
         )
     elif isinstance(layer, S.BatchNorm):
         module = BatchNorm(layer.num_features, eps=layer.eps, momentum=layer.momentum, affine=not layer.no_affine)
-    elif isinstance(layer, (S.Embedding, S.Projection)):
+    elif isinstance(layer, S.Embedding):  # a Projection too
         module = (SNEmbeddingTable if layer.sn else EmbeddingTable)(layer)
     elif isinstance(layer, S.SelfAttention):
         module = AttentionGamma()

@@ -139,7 +139,8 @@ class GAN(DCallKeying):
         loss = losses.d_loss(self.loss, *self._d_pair(real, fake, real_labels, fake_labels))
         out = {}
         if self.loss == "wgan-gp":
-            critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
+            # keyed like every D call of the step, but eager: compiled code has no double backward
+            critic = lambda x: self.D(x, self._d_context(real_labels))  # noqa: E731
             out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
             loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
