@@ -9,7 +9,7 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.ema import ema_weight
 from ganbench.rng import normal_noise
-from ganbench.sampling import generator_name, load_generator, sample_grid
+from ganbench.sampling import generator_name, load_generator
 from ganbench.training.inputs import StepInputs
 
 EMA_RTOL = 1e-12  # float64: the oracle repeats the same few multiply-adds per element

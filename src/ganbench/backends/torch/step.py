@@ -8,8 +8,8 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.ema import ema_weight, sn_vectors
 from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names, export_canonical, load_canonical
+from ganbench.ema import ema_weight, sn_vectors
 from ganbench.rng import mix32
 from ganbench.training.inputs import StepInputs
 
