@@ -34,3 +34,11 @@ def ortho_penalty(ops, matrices):
         gram = ops.gram(matrix)
         total = total + 0.5 * (ops.sum(gram * gram) - ops.sum(ops.diag(gram) ** 2))
     return total
+
+
+def ortho_regularised(net) -> list:
+    """Canonical names of the weights ortho_penalty covers: every parameter of 2 or more dimensions
+    of the network (a spec Network), the prelude's shared class embedding exempt (as BigGAN-PyTorch
+    exempts G.shared)."""
+    exempt = {f"{net.prelude.embedding.name}.weight"} if net.prelude else set()
+    return [name for name, shape in net.param_shapes().items() if len(shape) >= 2 and name not in exempt]

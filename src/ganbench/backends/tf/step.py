@@ -10,6 +10,7 @@ from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import Network, shift
 from ganbench.ema import sn_vectors
+from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
 from ganbench.training.inputs import StepInputs
 
@@ -162,10 +163,7 @@ class GAN(DCallKeying):
         return g_loss + strength * penalty, {"ortho": penalty}
 
     def ortho_penalty(self):
-        exempt = self.spec.generator.prelude.embedding.name + "." if self.spec.generator.prelude else None
-        return losses.ortho_penalty([self.G.canonical_weight(name) for name in self.G.trainable_names
-                                     if len(self.G.variables_by_name[name].shape) >= 2
-                                     and not (exempt and name.startswith(exempt))])
+        return losses.ortho_penalty([self.G.canonical_weight(name) for name in ortho_regularised(self.spec.generator)])
 
     def _apply_G(self, grads) -> None:
         """G's Adam step, then its EMA: every weight and buffer of G_ema moves toward G's with

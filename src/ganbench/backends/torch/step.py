@@ -10,6 +10,7 @@ from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
 from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names, export_canonical, load_canonical
 from ganbench.ema import ema_weight, sn_vectors
+from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
 from ganbench.training.inputs import StepInputs
 
@@ -201,11 +202,11 @@ class GAN(DCallKeying):
         return g_loss + self.hp.ortho_reg * penalty, {"ortho": penalty.item()}
 
     def ortho_penalty(self) -> torch.Tensor:
-        """losses.ortho_penalty over G's weights of 2 or more dimensions (as (out, -1) matrices),
-        the shared class embedding exempt (as BigGAN-PyTorch exempts it)."""
-        exempt = self.spec.generator.prelude.embedding.name + "." if self.spec.generator.prelude else None
-        return losses.ortho_penalty([p.reshape(p.shape[0], -1) for name, p in self._named_params("G")
-                                     if p.dim() >= 2 and not (exempt and name.startswith(exempt))])
+        """losses.ortho_penalty over G's weights that losses.ortho_regularised names, as (out, -1)
+        matrices."""
+        params = dict(self._named_params("G"))
+        return losses.ortho_penalty([params[name].reshape(params[name].shape[0], -1)
+                                     for name in ortho_regularised(self.spec.generator)])
 
     def _g_loss_through_frozen_D(self, fake: torch.Tensor, labels=None) -> torch.Tensor:
         """G's loss on D's training call; D's weights need no gradient for it (only dL/dfake)."""
