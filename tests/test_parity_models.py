@@ -22,7 +22,7 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.rng import normal_noise
-from ganbench.training.inputs import StepInputs
+from ganbench.training.inputs import STEP_PARTS, StepInputs
 
 FP64_STEP_RTOL = 1e-9
 FP32_FORWARD_ATOL = 1e-4
@@ -128,3 +128,23 @@ def test_compiled_modes_compute_the_same_steps(backend, mode, model, loss):
         assert la["d_loss"] == pytest.approx(lb["d_loss"], rel=FP64_STEP_RTOL)
     err, name = worst(*(gan.export_state() for gan in gans))
     assert err < FP64_STEP_RTOL, name
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+@pytest.mark.parametrize("model, loss", [("sngan_resnet", "hinge"), ("wgan_gp_resnet", "wgan-gp")])
+def test_bench_parts_run_in_order_are_the_training_step(backend, model, loss):
+    """`ganbench bench` times the step that training runs: its parts (the D updates' fakes, the
+    n_dis D updates with the penalty, the G update on a fresh batch), each run once in order, leave
+    the same weights as train_step (float64, tf parts in graph mode)."""
+    module = get_backend(backend)
+    spec, state, hp = setup(model, 32, loss, 0.125)
+    stepped, parted = (module.GAN(spec, state, hp, device="cpu", dtype="float64") for _ in range(2))
+    inputs = step_inputs(spec, loss, 0)
+    stepped.train_step(inputs)
+    parts = parted.phase_fns(inputs)
+    assert tuple(parts) == STEP_PARTS
+    for part in parts.values():
+        part()
+    err, name = worst(stepped.export_state(), parted.export_state())
+    assert err < FP64_STEP_RTOL, name
+    assert worst(stepped.export_state(), {"nets": state["nets"]})[0] > 1e-4  # the step moved the weights

@@ -92,12 +92,12 @@ def quartile_spread(times: list) -> tuple:
 
 
 def phase_breakdown(gan, inputs, repeats: int) -> dict:
-    """Median seconds of each part of an update run alone (after one warm-up call each)."""
-    out = {}
-    for name, fn in gan.phase_fns(inputs).items():
+    """Median seconds of each part of the training step (the backend's phase_fns), each run alone
+    after one warm-up call of every part in the step's order (the D updates need the fakes)."""
+    parts = gan.phase_fns(inputs)
+    for fn in parts.values():
         fn()
-        out[name] = statistics.median(timed(fn) for _ in range(repeats))
-    return out
+    return {name: statistics.median(timed(fn) for _ in range(repeats)) for name, fn in parts.items()}
 
 
 def timed(fn) -> float:

@@ -14,10 +14,11 @@ from ganbench.bench.measure import machine
 from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write, write_json
 from ganbench.images import save_png
+from ganbench.training.inputs import STEP_PARTS
 
 COLUMNS = ("preset", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
            "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")
-PHASES = ("data", "G forward", "D forward/backward", "G update", "optimiser")
+PHASES = ("data", *STEP_PARTS)
 DEFAULT_PRESETS = ("dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial")
 
 
@@ -113,13 +114,18 @@ def markdown(result: dict) -> str:
              for r in measured}
     steps = {f"- {r['preset']}: {r['model']} at {r['image_size']}x{r['image_size']}; {r['step']}": None for r in measured}
     lines += ["", "Modes:", *modes, "", "Steps:", *steps]
-    lines += ["", "Breakdown: median seconds of each part of an update run alone, in the row's mode "
-              "(the parts overlap: the G update repeats the G forward, so they need not sum to the step).", "",
-              "| preset | backend | mode | batch | step | " + " | ".join(PHASES) + " |",
-              "|" + "---|" * (5 + len(PHASES))]
+    lines += ["", "Breakdown: median seconds of each part of the training step, each run alone in the row's mode: "
+              "drawing the step's batch and noise (numpy); the G forwards of the n_dis D updates' fakes (all but "
+              "the last when the G update reuses it); the n_dis D updates (D on reals and fakes, the penalty, "
+              "backward, Adam); the G update (G forward of its batch, D, backward through both, Adam, EMA). "
+              "Run in order they are one step, so they sum to about the step. A simultaneous update (one forward "
+              "serving both updates) has no parts that run apart: '-'.", "",
+              "| preset | backend | mode | batch | step | " + " | ".join(PHASES) + " | sum |",
+              "|" + "---|" * (6 + len(PHASES))]
     for r in measured:
         lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['median_step_s']:.3f} | "
-                     + " | ".join(f"{r['phases_s'][p]:.3f}" for p in PHASES) + " |")
+                     + " | ".join(f"{r['phases_s'][p]:.3f}" if p in r["phases_s"] else "-" for p in PHASES)
+                     + f" | {sum(r['phases_s'].values()):.3f} |")
     lines += ["", *comparisons(result["rows"]), ""]
     lines.append(
         "Each row ran in a fresh process on the preset's data, from the same init, data order and noise in both "

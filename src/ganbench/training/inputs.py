@@ -15,6 +15,10 @@ from ganbench.rng import (
 )
 
 
+# The parts of an alternating step, in order, as each backend's phase_fns runs them for the bench
+STEP_PARTS = ("D's fakes (G forward)", "D updates", "G update")
+
+
 @dataclass(frozen=True)
 class StepInputs:
     """reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim], the noise of

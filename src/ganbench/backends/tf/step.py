@@ -12,7 +12,7 @@ from ganbench.backends.tf.nets import Network, shift
 from ganbench.ema import sn_vectors
 from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
-from ganbench.training.inputs import StepInputs
+from ganbench.training.inputs import STEP_PARTS, StepInputs
 
 NAME = "tf"
 # The graph is the default: with TensorFlow's own SAME/VALID padding, `ganbench bench` measured it
@@ -136,20 +136,28 @@ class GAN(DCallKeying):
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(reals[0], z[0], labels[0], fake_labels[0])
         n_dis = reals.shape[0]
-        reuse = z_g is None
-        for d in range(n_dis - 1 if reuse else n_dis):
+        reuse, last = z_g is None, n_dis - 1
+        for d in range(last if reuse else n_dis):
             fake = self._g_forward(self.G, z[d], fake_labels[d])
             d_out = self._d_update(reals[d], fake, alphas[d], labels[d], fake_labels[d])
+        if reuse:
+            last_d_update = partial(self._d_update, reals[last], alpha=alphas[last], real_labels=labels[last],
+                                    fake_labels=fake_labels[last])
+            return self._g_update(z[last], fake_labels[last], last_d_update)
+        return {**d_out, **self._g_update(z_g, g_labels)}
+
+    def _g_update(self, z, labels, d_update=None) -> dict:
+        """G's forward on z (recorded), its loss through D (plus the orthogonal penalty), Adam and
+        EMA. d_update(fake): the D update that these fakes also serve when the G update reuses
+        them (pytorch/examples dcgan), run unrecorded between G's forward and D's call."""
+        d_out = {}
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(self.G.trainables)
-            if reuse:
-                last = n_dis - 1
-                fake, g_labels = self._g_forward(self.G, z[last], fake_labels[last]), fake_labels[last]
+            fake = self._g_forward(self.G, z, labels)
+            if d_update is not None:
                 with tape.stop_recording():
-                    d_out = self._d_update(reals[last], fake, alphas[last], labels[last], fake_labels[last])
-            else:
-                fake = self._g_forward(self.G, z_g, g_labels)
-            g_loss = losses.g_loss(self.loss, self._call_D(fake, g_labels))
+                    d_out = d_update(fake)
+            g_loss = losses.g_loss(self.loss, self._call_D(fake, labels))
             regularised, ortho = self._with_ortho(g_loss)
         self._apply_G(tape.gradient(regularised, self.G.trainables))
         return {**d_out, "g_loss": g_loss, **ortho}
@@ -198,13 +206,15 @@ class GAN(DCallKeying):
         for opt in self.opts.values():
             opt.lr.assign(opt.base_lr * factor)
 
+    def _step_args(self, inputs: StepInputs) -> list:
+        """reals, z, z_g, alphas as tensors (None where the step has none)."""
+        return [None if a is None else tf.constant(a, self.dtype) for a in (inputs.reals, inputs.z, inputs.z_g, inputs.alphas)]
+
     def train_step(self, inputs: StepInputs) -> dict:
         """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
         D update's fake batch when z_g is None; or one simultaneous update."""
-        args = [tf.constant(a, self.dtype) if a is not None else None
-                for a in (inputs.reals, inputs.z, inputs.z_g, inputs.alphas)]
         labels = [self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels)]
-        out = self._step_fn(*args, self._key(inputs.dropout_key), *labels)
+        out = self._step_fn(*self._step_args(inputs), self._key(inputs.dropout_key), *labels)
         return {name: float(value) for name, value in out.items()}
 
     @staticmethod
@@ -213,37 +223,43 @@ class GAN(DCallKeying):
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
-        """See the torch backend; each part is its own tf.function in graph and compiled modes."""
-        real, z = tf.constant(inputs.reals[0], self.dtype), tf.constant(inputs.z[0], self.dtype)
-        labels, fake_labels = (per_update(self._labels(a))[0] for a in (inputs.labels, inputs.fake_labels))
+        """See the torch backend; each part is its own tf.function in graph and compiled modes, and
+        returns numpy (the host sync)."""
+        if self.hp.update == "simultaneous":
+            return {}  # one forward of G and D serves both updates: no parts that run apart
         self._start_step(self._key(inputs.dropout_key))
-        g_forward = lambda: self._g_forward(self.G, z, fake_labels)  # noqa: E731
-        fake = g_forward()
-
-        def d_forward_backward():
-            with tf.GradientTape() as tape:
-                loss = losses.d_loss(self.loss, *self._d_pair(real, fake, labels, fake_labels))
-            return tape.gradient(loss, self.D.trainables)
-
-        def g_update():
-            with tf.GradientTape() as tape:
-                loss = losses.g_loss(self.loss, self._call_D(g_forward(), fake_labels))
-            return tape.gradient(loss, self.G.trainables)
-
-        def optimiser(d_grads, g_grads):
-            self.opts["D"].apply(d_grads, self.D.trainables)
-            self.opts["G"].apply(g_grads, self.G.trainables)
-            return self.opts["G"].step
-
+        reals, z, z_g, alphas = self._step_args(inputs)
+        labels, fake_labels, g_labels = (self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels))
+        labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
+        reuse, last = z_g is None, inputs.n_dis - 1
         compile_ = (lambda f: f) if self.mode == "eager" else (
             lambda f: tf.function(f, jit_compile=self.mode == "compiled"))
-        parts = {"G forward": compile_(g_forward), "D forward/backward": compile_(d_forward_backward),
-                 "G update": compile_(g_update)}
-        d_grads, g_grads = parts["D forward/backward"](), parts["G update"]()
-        apply = compile_(optimiser)
-        parts["optimiser"] = lambda: apply(d_grads, g_grads)
+        fakes = [None] * inputs.n_dis
+        if reuse:  # see the torch backend
+            fakes[last] = self._g_forward(self.G, z[last], fake_labels[last])
+
+        @compile_
+        def d_fakes():
+            return [self._g_forward(self.G, z[d], fake_labels[d]) for d in range(last if reuse else inputs.n_dis)]
+
+        @compile_
+        def d_updates(fakes):
+            return [self._d_update(reals[d], fakes[d], alphas[d], labels[d], fake_labels[d])
+                    for d in range(inputs.n_dis)]
+
+        @compile_
+        def g_update():
+            return self._g_update(z[last], fake_labels[last]) if reuse else self._g_update(z_g, g_labels)
+
+        def run_d_fakes():
+            made = d_fakes()
+            fakes[:len(made)] = made
+            return made
+
+        parts = (run_d_fakes, lambda: d_updates(fakes), g_update)
         # .numpy() on every output waits for the work: the host sync
-        return {name: (lambda fn=fn: tf.nest.map_structure(lambda t: t.numpy(), fn())) for name, fn in parts.items()}
+        return {name: (lambda fn=fn: tf.nest.map_structure(lambda t: t.numpy(), fn()))
+                for name, fn in zip(STEP_PARTS, parts)}
 
     # -- inference --------------------------------------------------------------------------
     def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:

@@ -1,6 +1,7 @@
 """PyTorch GAN: one training step, sampling, and state in the canonical layout."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -12,7 +13,7 @@ from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names,
 from ganbench.ema import ema_weight, sn_vectors
 from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
-from ganbench.training.inputs import StepInputs
+from ganbench.training.inputs import STEP_PARTS, StepInputs
 
 NAME = "torch"
 DEFAULT_MODE = "eager"  # torch.compile did not beat eager on the CPU (benchmarks/README.md)
@@ -168,31 +169,42 @@ class GAN(DCallKeying):
             for group in opt.param_groups:
                 group["lr"] = self.base_lrs[key] * factor
 
+    def _step_tensors(self, inputs: StepInputs) -> SimpleNamespace:
+        """The step's numpy inputs as tensors; labels, fake_labels and alphas indexed by D update."""
+        return SimpleNamespace(
+            reals=self._tensor(inputs.reals, nhwc=True), z=self._tensor(inputs.z),
+            labels=per_update(self._labels(inputs.labels)), fake_labels=per_update(self._labels(inputs.fake_labels)),
+            alphas=per_update(None if inputs.alphas is None else self._tensor(inputs.alphas)),
+            z_g=None if inputs.z_g is None else self._tensor(inputs.z_g), g_labels=self._labels(inputs.g_labels),
+            n_dis=inputs.n_dis)
+
     def train_step(self, inputs: StepInputs) -> dict:
         """n_dis D updates then one G update (hp.update 'alternating'), or one forward of G and D
         whose losses update both ('simultaneous'). Without inputs.z_g the G update reuses the
         fake batch of the last D update (as pytorch/examples dcgan does), scored by the updated D."""
         self._start_step(self._key(inputs.dropout_key))
-        reals_t, z_t = self._tensor(inputs.reals, nhwc=True), self._tensor(inputs.z)
-        labels, fake_labels = per_update(self._labels(inputs.labels)), per_update(self._labels(inputs.fake_labels))
+        t = self._step_tensors(inputs)
         if self.hp.update == "simultaneous":
-            return self._simultaneous_step(reals_t[0], z_t[0], labels[0], fake_labels[0])
-        alphas = per_update(None if inputs.alphas is None else self._tensor(inputs.alphas))
-        reuse = inputs.z_g is None
-        for d in range(inputs.n_dis):
-            with torch.set_grad_enabled(reuse and d == inputs.n_dis - 1):
-                fake = self._g_forward(self.train_G, z_t[d], fake_labels[d])
-            d_out = self._d_update(reals_t[d], fake, alphas[d], labels[d], fake_labels[d])
-        g_labels = fake_labels[inputs.n_dis - 1]
+            return self._simultaneous_step(t.reals[0], t.z[0], t.labels[0], t.fake_labels[0])
+        reuse, last = t.z_g is None, t.n_dis - 1
+        for d in range(t.n_dis):
+            with torch.set_grad_enabled(reuse and d == last):
+                fake = self._g_forward(self.train_G, t.z[d], t.fake_labels[d])
+            d_out = self._d_update(t.reals[d], fake, t.alphas[d], t.labels[d], t.fake_labels[d])
+        g_labels = t.fake_labels[last] if reuse else t.g_labels
         if not reuse:
-            g_labels = self._labels(inputs.g_labels)
-            fake = self._g_forward(self.train_G, self._tensor(inputs.z_g), g_labels)
-        g_loss = self._g_loss_through_frozen_D(fake, g_labels)
+            fake = self._g_forward(self.train_G, t.z_g, g_labels)
+        g_out = self._g_update(fake, g_labels)
+        return {**{k: v.item() for k, v in d_out.items()}, **g_out}
+
+    def _g_update(self, fake: torch.Tensor, labels) -> dict:
+        """G's loss on `fake` through D (plus the orthogonal penalty), backward, Adam and EMA."""
+        g_loss = self._g_loss_through_frozen_D(fake, labels)
         regularised, ortho = self._with_ortho(g_loss)
         self.opts["G"].zero_grad(set_to_none=True)
         regularised.backward()
         self._opt_step("G")
-        return {**{k: v.item() for k, v in d_out.items()}, "g_loss": g_loss.item(), **ortho}
+        return {"g_loss": g_loss.item(), **ortho}
 
     def _with_ortho(self, g_loss: torch.Tensor) -> tuple:
         """(G's loss plus hp.ortho_reg times the orthogonal penalty, {"ortho": penalty} to log)."""
@@ -233,33 +245,38 @@ class GAN(DCallKeying):
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
-        """The parts of an update, each a zero-argument callable that ends with a host sync (for
-        `ganbench bench`): G forward; D forward and backward on real and fake; the G update (G
-        forward, D forward, backward through both); both Adam steps. Each runs alone, in this
-        GAN's mode; the optimiser part moves the weights."""
-        real, z = self._tensor(inputs.reals, nhwc=True)[0], self._tensor(inputs.z)[0]
-        labels, fake_labels = per_update(self._labels(inputs.labels))[0], per_update(self._labels(inputs.fake_labels))[0]
+        """The parts of an alternating training step (PHASES of ganbench.bench), each a zero-argument
+        callable ending with a host sync, for `ganbench bench`. Run once each, in order, they are
+        the step: the G forwards of the D updates' fakes (without the last one when the G update
+        reuses it), the n_dis D updates (penalty and Adam included), the G update (its G forward,
+        D's forward, backward through both, Adam, EMA)."""
+        if self.hp.update == "simultaneous":
+            return {}  # one forward of G and D serves both updates: no parts that run apart
         self._start_step(self._key(inputs.dropout_key))
-        g_forward = lambda: self._g_forward(self.train_G, z, fake_labels)  # noqa: E731
-        fake = g_forward().detach()
+        t = self._step_tensors(inputs)
+        reuse, last = t.z_g is None, t.n_dis - 1
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        fakes = [None] * t.n_dis
+        if reuse:  # made by the G update in training; drawn here once, so the D updates can run alone
+            fakes[last] = self._g_forward(self.train_G, t.z[last], t.fake_labels[last]).detach()
 
-        def d_forward_backward():
-            losses.d_loss(self.loss, *self._d_pair(real, fake, labels, fake_labels)).backward()
+        @torch.no_grad()
+        def d_fakes():
+            for d in range(last if reuse else t.n_dis):
+                fakes[d] = self._g_forward(self.train_G, t.z[d], t.fake_labels[d])
+            sync()
+
+        def d_updates():
+            for d in range(t.n_dis):
+                self._d_update(t.reals[d], fakes[d], t.alphas[d], t.labels[d], t.fake_labels[d])
             sync()
 
         def g_update():
-            self._g_loss_through_frozen_D(g_forward(), fake_labels).backward()
+            z, labels = (t.z[last], t.fake_labels[last]) if reuse else (t.z_g, t.g_labels)
+            self._g_update(self._g_forward(self.train_G, z, labels), labels)
             sync()
 
-        def optimiser():
-            self._opt_step("D")
-            self._opt_step("G")
-            sync()
-
-        d_forward_backward(), g_update()  # every gradient exists before the optimiser runs
-        return {"G forward": lambda: (g_forward(), sync()), "D forward/backward": d_forward_backward,
-                "G update": g_update, "optimiser": optimiser}
+        return dict(zip(STEP_PARTS, (d_fakes, d_updates, g_update)))
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
