@@ -266,7 +266,8 @@ def biggan_run(tmp_path_factory, setup):
     return out
 
 
-@pytest.mark.parametrize("options", [["--class", "3"], ["--class", "7", "--truncation", "0.5"], ["--classes"]])
+@pytest.mark.parametrize("options", [["--class", "3"], ["--class", "7", "--truncation", "0.5"], ["--classes"],
+                                     ["--classes", "--standing-stats", "2"]])
 def test_a_checkpoint_samples_the_same_png_in_both_backends(biggan_run, tmp_path, options):
     from PIL import Image
 
@@ -282,6 +283,31 @@ def test_a_checkpoint_samples_the_same_png_in_both_backends(biggan_run, tmp_path
     assert np.abs(pngs[0] - pngs[1]).max() <= 1  # one float32 forward: at most a uint8 rounding step
     if "--classes" in options:
         assert pngs[0].shape[:2] == (2 + 10 * 34, 2 + 10 * 34)  # 10 rows (classes) of 10
+
+
+def test_standing_statistics_average_the_batches(setup):
+    """--standing-stats: G_ema's BatchNorm running statistics become the plain average of each
+    batch's statistics (so the statistics after batches a and b are the mean of those after a
+    alone and after b alone), the same in both backends (float64), and G's own stay as they were."""
+    from ganbench.sampling import standing_batches
+
+    spec, state = setup
+    a, b = standing_batches(spec, 2, BATCH, seed=5)
+    stats = {}
+    for backend in ("torch", "tf"):
+        for name, batches in (("a", [a]), ("b", [b]), ("ab", [a, b])):
+            gan = get_backend(backend).GAN(spec, state, HP, device="cpu", dtype="float64")
+            gan.standing_stats(batches)
+            nets = gan.export_state()["nets"]
+            stats[backend, name] = {n: v for n, v in nets["G_ema"].items() if ".running_" in n}
+            assert all(np.array_equal(nets["G"][n], state["nets"]["G"][n]) for n in stats[backend, name])
+    names = stats["torch", "ab"].keys()
+    assert len(names) == 2 * 7  # mean and variance of two conditional BNs in each of three up-blocks, and the last BN
+    for n in names:
+        mean_of_two = (stats["torch", "a"][n] + stats["torch", "b"][n]) / 2
+        assert rel_norm(mean_of_two, stats["torch", "ab"][n]) < ORACLE_RTOL, n
+        assert rel_norm(stats["torch", "ab"][n], stats["tf", "ab"][n]) < FP64_STEP_RTOL, n
+        assert rel_norm(stats["torch", "a"][n], stats["torch", "b"][n]) > 1e-6, n  # the batches differ
 
 
 def test_truncation_redraws_into_the_interval():

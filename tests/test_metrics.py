@@ -216,6 +216,23 @@ def test_eval_cli_on_a_checkpoint(quick_classifier, tmp_path, data_dir, capsys, 
     out = capsys.readouterr().out
     assert code == 0 and "fid" in out and "coverage" in out
     result = json.loads((run / "eval.json").read_text())
-    assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0, "generator": "raw"}
+    assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0, "generator": "raw",
+                                "truncation": 0.0, "standing_stats": 0}
     assert result["protocol"]["n"] == 300 and set(result["metrics"]) == {"fid", "coverage", "class_kl"}
     assert result["metrics"]["fid"] > 0
+    # how the generator samples is chosen here and recorded
+    assert main(["eval", "--checkpoint", str(run), "--n", "300", "--metrics", "fid", "--truncation", "0.5",
+                 "--standing-stats", "2", "--data-dir", str(data_dir), "--out", str(tmp_path / "t.json")]) == 0
+    other = json.loads((tmp_path / "t.json").read_text())
+    assert (other["source"]["truncation"], other["source"]["standing_stats"]) == (0.5, 2)
+    assert other["metrics"]["fid"] != pytest.approx(result["metrics"]["fid"], rel=1e-3)
+
+
+def test_eval_of_images_refuses_generator_options(tmp_path, capsys):
+    from ganbench.cli import main
+
+    np.savez(tmp_path / "x.npz", images=np.zeros((4, 28, 28, 1), np.uint8))
+    assert main(["eval", "--images", str(tmp_path / "x.npz"), "--dataset", "mnist", "--truncation", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--images are already drawn" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.npz"]

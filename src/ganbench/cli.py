@@ -167,9 +167,15 @@ def cmd_train(args) -> int:
     return 0
 
 
-def add_ema_option(p) -> None:
+def add_generator_options(p) -> None:
+    """How a checkpoint's generator samples (sample and eval)."""
+    p.add_argument("--truncation", type=positive_float, help="the truncation trick: noise elements outside "
+                   "[-T, T] are redrawn (keyed, so both backends draw the same); default none")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even when the checkpoint holds "
                    "its moving average (G_ema, which is used by default)")
+    p.add_argument("--standing-stats", type=non_negative_int, default=0, metavar="N",
+                   help="BigGAN's standing statistics: BatchNorm uses the average statistics of N training-mode "
+                   "batches of the generator (the run's batch size) instead of its running averages; default 0: off")
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -190,11 +196,9 @@ def add_sample(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed; default 0")
     p.add_argument("--class", dest="label", type=non_negative_int, help="a conditional model: every sample of this class")
     p.add_argument("--classes", action="store_true", help="a conditional model: one row per class")
-    p.add_argument("--truncation", type=positive_float, help="the truncation trick: noise elements outside "
-                   "[-T, T] are redrawn (keyed, so both backends draw the same); default none")
     p.add_argument("--interpolate", action="store_true", help="a strip (.png) or animation (.gif) of G along the "
                    "spherical path between two latent points")
-    add_ema_option(p)
+    add_generator_options(p)
     p.add_argument("--out", type=Path, help="output .png (or .gif with --interpolate); default sample.png, "
                    "classes.png or interpolation.png beside the checkpoint (in the run directory when given one)")
     p.set_defaults(func=cmd_sample)
@@ -213,7 +217,8 @@ def cmd_sample(args) -> int:
         raise GanbenchError(f"--out must name a {' or '.join(suffixes)} file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation or 0.0)
+    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation or 0.0,
+                  standing_stats=args.standing_stats)
     if args.classes:
         path = sampling.class_grid(args.checkpoint, args.backend, args.n or 10, **common)
     elif args.interpolate:
@@ -299,7 +304,7 @@ def add_eval(sub) -> None:
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
-    add_ema_option(p)
+    add_generator_options(p)
     add_data_options(p)
     p.add_argument("--out", type=Path, help="JSON result path; default eval.json beside the checkpoint or images")
     p.set_defaults(func=cmd_eval)
@@ -312,17 +317,21 @@ def cmd_eval(args) -> int:
     if args.checkpoint is not None:
         from ganbench.sampling import generator_name, load_generator
 
-        gan, spec, meta = load_generator(args.checkpoint, args.backend, use_ema=not args.no_ema)
+        gan, spec, meta = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
         dataset = args.dataset or meta["config"]["dataset"]
         source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed,
-                  "generator": generator_name(gan)}
+                  "generator": generator_name(gan), "truncation": args.truncation or 0.0,
+                  "standing_stats": args.standing_stats}
+    elif args.truncation or args.standing_stats or args.no_ema:
+        raise GanbenchError("--truncation, --standing-stats and --no-ema choose how a --checkpoint samples; "
+                            "--images are already drawn")
     elif not args.dataset:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
         dataset, source = args.dataset, {"images": str(args.images)}
     extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
     if args.checkpoint is not None:
-        images, labels = ev.generated_images(gan, spec, args.n, args.seed)
+        images, labels = ev.generated_images(gan, spec, args.n, args.seed, args.truncation or 0.0)
     else:
         images, labels = ev.load_images(args.images), None
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor, labels)

@@ -11,7 +11,10 @@ unit vectors that turned during training is shorter than 1, and eval-mode spectr
 by sigma = u . W v with the stored u and v: unscaled, sigma shrank and G_ema's layers blew up
 (saturated samples in a BigGAN run); scaled, sigma is again a power-iteration estimate.
 
-Sampling evaluates G_ema in eval mode, on its averaged BatchNorm statistics.
+Sampling evaluates G_ema in eval mode, on its averaged BatchNorm statistics, or on standing
+statistics (`--standing-stats N`, BigGAN's remedy for averaged statistics that belong to no single
+set of weights): the running mean and variance of every BatchNorm replaced by their plain average
+over N training-mode forwards of the sampling generator, batch k entering with momentum 1/(k+1).
 """
 
 from ganbench.archs.spec import Network, sn_eps, spectrally_normalized
@@ -26,3 +29,14 @@ def sn_vectors(net: Network) -> dict:
     """Canonical name of every spectral-norm vector of the network -> its layer's eps."""
     return {f"{layer.name}.{vector}": sn_eps(layer) for layer in net.leaves() if spectrally_normalized(layer)
             for vector in ("sn_u", "sn_v")}
+
+
+def sampling_generator(gan):
+    """The network a backend GAN samples with: G_ema when it has one and use_ema, else G."""
+    return gan.G_ema if gan.G_ema is not None and gan.use_ema else gan.G
+
+
+def standing_momentum(k: int) -> float:
+    """BatchNorm momentum of standing-statistics batch k (0-based): the running statistics end as
+    the plain average of the batches' statistics."""
+    return 1.0 / (k + 1)

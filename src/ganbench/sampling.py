@@ -10,25 +10,36 @@ import numpy as np
 from ganbench import checkpoint
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
+from ganbench.ema import sampling_generator
 from ganbench.errors import GanbenchError
 from ganbench.images import save_grid, save_png, make_grid, to_uint8
-from ganbench.rng import STREAM_SAMPLE, STREAM_TRUNCATION, keyed_rng, normal_noise
+from ganbench.rng import STREAM_SAMPLE, STREAM_STANDING, STREAM_TRUNCATION, keyed_rng, normal_noise
 
 
-def load_generator(checkpoint_path, backend_name: str | None = None, use_ema: bool = True):
+def load_generator(checkpoint_path, backend_name: str | None = None, use_ema: bool = True, standing_stats: int = 0):
     """A backend GAN restored from a checkpoint (weights only; optimiser state is not needed).
     Without a backend name, the backend that trained it (`gan.backend` says which). It samples
-    with G's moving average when the checkpoint has one, unless use_ema is False."""
+    with G's moving average when the checkpoint has one, unless use_ema is False; standing_stats
+    > 0: on BatchNorm statistics averaged over that many training-mode batches (ganbench.ema)."""
     state, meta, _, spec = checkpoint.load(checkpoint_path)
     config = TrainConfig.from_dict(meta["config"])
     gan = get_backend(backend_name or config.backend).GAN(spec, {"nets": state["nets"]}, config)
     gan.use_ema = use_ema
+    if standing_stats:
+        gan.standing_stats(standing_batches(spec, standing_stats, config.batch_size, config.seed))
     return gan, spec, meta
+
+
+def standing_batches(spec, count: int, batch_size: int, seed: int):
+    """(z, labels) of each standing-statistics batch: noise keyed on (seed, standing stream, k),
+    balanced labels for a conditional G; the same in every backend."""
+    for k in range(count):
+        yield normal_noise(seed, STREAM_STANDING, (batch_size, spec.z_dim), k), sample_labels(spec, batch_size)
 
 
 def generator_name(gan) -> str:
     """Which generator samples: "ema" (G's moving average, BN on its averaged statistics) or "raw"."""
-    return "ema" if gan.G_ema is not None and gan.use_ema else "raw"
+    return "ema" if sampling_generator(gan) is gan.G_ema else "raw"
 
 
 def sample_labels(spec, n: int, label: int | None = None) -> np.ndarray | None:
@@ -76,16 +87,16 @@ def sample_images(gan, spec, n: int, seed: int, batch: int = 500, labels: np.nda
 
 
 def sample_grid(checkpoint_path, backend_name: str | None, n: int, seed: int, out, use_ema: bool = True,
-                label: int | None = None, truncation: float = 0.0) -> Path:
+                label: int | None = None, truncation: float = 0.0, standing_stats: int = 0) -> Path:
     """A PNG grid of n samples (all of class `label`, for a conditional G)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema)
+    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
     return save_grid(sample_images(gan, spec, n, seed, labels=sample_labels(spec, n, label), truncation=truncation), out)
 
 
 def class_grid(checkpoint_path, backend_name: str | None, per_class: int, seed: int, out, use_ema: bool = True,
-               truncation: float = 0.0) -> Path:
+               truncation: float = 0.0, standing_stats: int = 0) -> Path:
     """One row per class of a conditional G, `per_class` samples each (row k: class k)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema)
+    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
     if not spec.conditional:
         raise GanbenchError(f"{spec.arch} is not class-conditional: --classes needs a conditional model")
     labels = np.repeat(np.arange(spec.num_classes), per_class)
@@ -106,10 +117,10 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def interpolation(checkpoint_path, backend_name: str | None, steps: int, seed: int, out, use_ema: bool = True,
-                  label: int | None = None, truncation: float = 0.0) -> Path:
+                  label: int | None = None, truncation: float = 0.0, standing_stats: int = 0) -> Path:
     """A strip (PNG) or an animation (GIF, by the suffix of `out`) of G along the spherical path
     between two latent points of the seed (the first two samples `sample` draws)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema)
+    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
     ends = sample_noise(spec, 2, seed, 0, truncation)
     z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps))
     labels = sample_labels(spec, steps, 0 if label is None and spec.conditional else label)

@@ -113,13 +113,13 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
     }
 
 
-def generated_images(gan, spec, n: int, seed: int) -> tuple:
+def generated_images(gan, spec, n: int, seed: int, truncation: float = 0.0) -> tuple:
     """(n uint8 samples, their class labels or None): the same noise, classes and quantisation as
     `ganbench sample`."""
     from ganbench.sampling import sample_images, sample_labels
 
     labels = sample_labels(spec, n)
-    return to_uint8(sample_images(gan, spec, n, seed, labels=labels)), labels
+    return to_uint8(sample_images(gan, spec, n, seed, labels=labels, truncation=truncation)), labels
 
 
 def load_images(path) -> np.ndarray:

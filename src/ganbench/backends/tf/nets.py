@@ -115,9 +115,10 @@ class BatchNorm(Layer):
         self.gamma, self.beta = self.w, self.b  # None without affine
         self.mean = self.add(f"{layer.name}.running_mean", (layer.num_features,), dtype, trainable=False)
         self.var = self.add(f"{layer.name}.running_var", (layer.num_features,), dtype, trainable=False)
+        self.momentum = layer.momentum  # changed only while standing statistics accumulate
 
     def __call__(self, x, training):
-        eps, m = self.spec.eps, self.spec.momentum
+        eps, m = self.spec.eps, self.momentum
         if not training:
             return tf.nn.batch_normalization(x, self.mean, self.var, self.beta, self.gamma, eps)
         axes = list(range(x.shape.rank - 1))  # per channel of NHWC, or per feature of (N, F)

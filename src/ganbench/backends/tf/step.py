@@ -8,8 +8,8 @@ import tensorflow as tf
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
-from ganbench.backends.tf.nets import Network, shift
-from ganbench.ema import sn_vectors
+from ganbench.backends.tf.nets import BatchNorm, Network, shift
+from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
 from ganbench.training.inputs import STEP_PARTS, StepInputs
@@ -263,8 +263,21 @@ class GAN(DCallKeying):
 
     # -- inference --------------------------------------------------------------------------
     def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        net = self.G_ema if self.G_ema is not None and self.use_ema else self.G
+        net = sampling_generator(self)
         return self._generate_fns[net](tf.constant(z, self.dtype), self._labels(labels), training).numpy()
+
+    def standing_stats(self, batches) -> None:
+        """See the torch backend (eager forwards: the momentum changes from batch to batch)."""
+        net = sampling_generator(self)
+        norms = [layer for layer in net.layers if isinstance(layer, BatchNorm)]
+        try:
+            for k, (z, labels) in enumerate(batches):
+                for layer in norms:
+                    layer.momentum = standing_momentum(k)
+                self._g_forward(net, tf.constant(z, self.dtype), self._labels(labels))
+        finally:
+            for layer in norms:
+                layer.momentum = layer.spec.momentum
 
     def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
         context = None if labels is None else {"labels": self._labels(labels)}

@@ -9,8 +9,8 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.backends.torch.nets import PREFIX, build_network, canonical_names, export_canonical, load_canonical
-from ganbench.ema import ema_weight, sn_vectors
+from ganbench.backends.torch.nets import PREFIX, BatchNorm, build_network, canonical_names, export_canonical, load_canonical
+from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.rng import mix32
 from ganbench.training.inputs import STEP_PARTS, StepInputs
@@ -284,12 +284,30 @@ class GAN(DCallKeying):
         """G(z) as float NHWC in [-1, 1], by G_ema when there is one (and use_ema), else G; eval
         mode (running BN stats) unless training=True, which updates the BN running stats as a
         training forward does."""
-        net = self.G_ema if self.G_ema is not None and self.use_ema else self.G
+        net = sampling_generator(self)
         was_training = net.training
         net.train(training)
         try:
             return self._nhwc(self._g_forward(net, self._tensor(z), self._labels(labels)))
         finally:
+            net.train(was_training)
+
+    @torch.no_grad()
+    def standing_stats(self, batches) -> None:
+        """The sampling generator's BatchNorm running statistics become their average over
+        training-mode forwards of `batches`, (z, labels) numpy pairs (ganbench.ema)."""
+        net = sampling_generator(self)
+        norms = [m for m in net.modules() if isinstance(m, BatchNorm)]
+        momenta, was_training = [m.momentum for m in norms], net.training
+        net.train()
+        try:
+            for k, (z, labels) in enumerate(batches):
+                for m in norms:
+                    m.momentum = standing_momentum(k)
+                self._g_forward(net, self._tensor(z), self._labels(labels))
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
             net.train(was_training)
 
     @torch.no_grad()
