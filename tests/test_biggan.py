@@ -244,12 +244,15 @@ def test_class_metrics_oracle():
     rng = np.random.default_rng(3)
     ref = {"features": rng.standard_normal((60, 4)), "labels": np.repeat([0, 1, 2], 20)}
     features, labels = rng.standard_normal((30, 4)) + 0.5, np.repeat([0, 1, 2], 10)
-    probs = np.eye(3)[[0, 1, 2] * 10]  # the classifier's class: i % 3
-    out = class_metrics(ref, features, probs, labels)
-    assert out["class_accuracy"] == pytest.approx(np.mean(np.arange(30) % 3 == labels))
-    per_class = [stats.frechet_distance(*stats.mean_cov(ref["features"][ref["labels"] == k]),
-                                        *stats.mean_cov(features[labels == k])) for k in range(3)]
-    assert out["intra_fid"] == pytest.approx(np.mean(per_class), rel=1e-12)
+    probs = np.eye(3)[labels]
+    probs[[0, 10]] = probs[[10, 0]]  # one sample of class 0 and one of class 1 misread; class 2 all right
+    out, per_class = class_metrics(ref, features, probs, labels)
+    assert out["class_accuracy"] == pytest.approx(28 / 30)
+    assert per_class["class"] == [0, 1, 2] and per_class["class_accuracy"] == pytest.approx([0.9, 0.9, 1.0])
+    fds = [stats.frechet_distance(*stats.mean_cov(ref["features"][ref["labels"] == k]),
+                                  *stats.mean_cov(features[labels == k])) for k in range(3)]
+    assert per_class["intra_fid"] == pytest.approx(fds, rel=1e-12)
+    assert out["intra_fid"] == pytest.approx(np.mean(fds), rel=1e-12)
 
 
 @pytest.fixture(scope="module")

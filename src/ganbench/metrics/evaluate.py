@@ -70,14 +70,17 @@ def compute(real_features, real_probs, fake_features, fake_probs, metrics=METRIC
     return out
 
 
-def class_metrics(ref: dict, features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> dict:
-    """A conditional generator's: class accuracy (the share of samples that the classifier assigns
-    to the class they were generated for) and intra-class FD (the mean over classes of the FD
-    between that class's samples and its real images)."""
+def class_metrics(ref: dict, features: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> tuple:
+    """A conditional generator's metrics: class accuracy (the share of samples that the classifier
+    assigns to the class they were generated for) and intra-class FD (the mean over classes of the
+    FD between that class's samples and its real images); and both per class (lists, class order)."""
     classes = np.unique(labels)
+    correct = probs.argmax(axis=1) == labels
     intra = [stats.frechet_distance(*stats.mean_cov(ref["features"][ref["labels"] == k]),
                                     *stats.mean_cov(features[labels == k])) for k in classes]
-    return {"class_accuracy": float((probs.argmax(axis=1) == labels).mean()), "intra_fid": float(np.mean(intra))}
+    per_class = {"class": classes.tolist(), "class_accuracy": [float(correct[labels == k].mean()) for k in classes],
+                 "intra_fid": [float(fd) for fd in intra]}
+    return {"class_accuracy": float(correct.mean()), "intra_fid": float(np.mean(intra))}, per_class
 
 
 def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", metrics=METRICS,
@@ -92,11 +95,13 @@ def evaluate(images: np.ndarray, dataset: str, n: int, ref_split: str = "test", 
         raise GanbenchError(f"need {n} images for --n {n}, got {len(images)}")
     ref = reference(dataset, ref_split, classifier, data_dir)
     features, probs = classifier.run(images[:n])
-    results = compute(ref["features"], ref["probs"], features, probs, metrics)
+    results, per_class = compute(ref["features"], ref["probs"], features, probs, metrics), {}
     if labels is not None:
-        results.update(class_metrics(ref, features, probs, np.asarray(labels)[:n]))
+        conditional, per_class = class_metrics(ref, features, probs, np.asarray(labels)[:n])
+        results.update(conditional)
     return {
         "metrics": results,
+        **({"per_class": per_class} if per_class else {}),
         "protocol": {
             "n": n,
             "reference": f"{dataset} {ref_split} ({len(ref['features'])} images)",
