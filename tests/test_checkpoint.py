@@ -96,8 +96,9 @@ def test_wrong_shapes_are_incompatible(tmp_path, spec, torch_state):
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as f:
-        meta = f.metadata()
-    save_file(tensors, str(path), metadata=meta)
+        meta = json.loads(f.metadata()["ganbench"])
+    meta["tensors_sha256"] = checkpoint.tensors_digest(tensors)  # whole, but of another shape
+    save_file(tensors, str(path), metadata={"ganbench": json.dumps(meta)})
     with pytest.raises(GanbenchError, match=r"incompatible checkpoint: G.fc.weight has shape \(10, 100\), model needs \(8192, 100\)"):
         checkpoint.load(path)
 

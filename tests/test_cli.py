@@ -105,7 +105,8 @@ def test_existing_run_is_not_overwritten(capsys, finished_run, data_dir):
 def test_resume_cannot_change_the_recipe(capsys, finished_run, data_dir):
     before = snapshot(finished_run)
     line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--lr", "0.1", "--seed", "3")
-    assert line == f"ganbench: error: --resume cannot change lr_d, lr_g, seed of the run in {finished_run}"
+    assert line == (f"ganbench: error: cannot resume the run in {finished_run} with another recipe: "
+                    "lr_g 0.0002 -> 0.1; lr_d 0.0002 -> 0.1; seed 0 -> 3")
     assert snapshot(finished_run) == before
 
 
@@ -212,7 +213,7 @@ def test_preset_with_resume_is_refused(capsys, finished_run):
 
 def test_resume_refuses_a_new_loss(capsys, finished_run):
     line = cli_error(capsys, "train", "--resume", "--out", str(finished_run), "--loss", "hinge")
-    assert line == f"ganbench: error: --resume cannot change loss of the run in {finished_run}"
+    assert line == f"ganbench: error: cannot resume the run in {finished_run} with another recipe: loss 'ns' -> 'hinge'"
 
 
 def test_resume_defaults_to_the_default_run_dir(capsys, tmp_path, monkeypatch, finished_run):

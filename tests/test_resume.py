@@ -51,7 +51,9 @@ def test_kill_9_then_resume_is_exact(tmp_path, data_dir):
     args = [sys.executable, "-m", "ganbench", "train", "--backend", "torch", "--steps", "12",
             "--checkpoint-every", "2", "--sample-every", "100", "--out", str(out), "--no-progress",
             "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # one thread in both compared runs (tests/test_faults.py says why)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     pointer = out / "checkpoints" / checkpoint.LATEST
     # wait for the `latest` pointer (moved after the checkpoint file is complete) to reach step 4
@@ -62,10 +64,12 @@ def test_kill_9_then_resume_is_exact(tmp_path, data_dir):
     proc.wait()
     latest = checkpoint.resolve(out)
     assert 4 <= int(latest.stem.split("_")[1]) < 12
-    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True)
+    resumed = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    config = TrainConfig(backend="torch", steps=12, checkpoint_every=2, sample_every=100)
-    straight = run(config, tmp_path / "straight", data_dir)
+    straight = tmp_path / "straight"
+    done = subprocess.run([*args[:args.index("--out") + 1], str(straight), *args[args.index("--out") + 2:]],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
     assert_same(load_tensors(straight), load_tensors(out))
 
 

@@ -6,6 +6,10 @@ resolved config, the Adam step counts, and who wrote it. Either backend reads wh
 
 Writes are atomic: temp file, fsync, os.replace, fsync of the directory; only then does the
 `latest` pointer move. A kill -9 at any moment leaves the previous checkpoint loadable.
+
+Corruption is detected, not trusted: the metadata records the sha256 of every tensor's name,
+dtype, shape and bytes (`tensors_sha256`), checked on every load; a truncated file fails to parse.
+Checkpoints written before the digest existed load unchecked.
 """
 
 import dataclasses
@@ -79,6 +83,16 @@ def legacy_repr(item) -> str:
     return repr(item)
 
 
+def tensors_digest(tensors: dict) -> str:
+    """sha256 over the tensors in name order: each one's name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        value = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}|{value.dtype.str}|{list(value.shape)}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def flatten_state(state: dict) -> dict:
     tensors = {}
     for key, arrays in state["nets"].items():
@@ -135,8 +149,10 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
         "layout": "canonical (PyTorch): Dense (out,in), Conv OIHW, ConvT IOHW, flatten (C,H,W)",
         "writer": writer,
     }
+    tensors = flatten_state(state)
+    meta["tensors_sha256"] = tensors_digest(tensors)
     path = checkpoint_path(run_dir, step)
-    atomic_write(path, st_save(flatten_state(state), metadata={"ganbench": json.dumps(meta)}))
+    atomic_write(path, st_save(tensors, metadata={"ganbench": json.dumps(meta)}))
     atomic_write(path.parent / LATEST, (path.name + "\n").encode())
     for old in sorted(path.parent.glob("step_*.safetensors"))[:-keep]:
         old.unlink(missing_ok=True)
@@ -196,7 +212,32 @@ def load(path, spec_for=None) -> Loaded:
             tensors = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise GanbenchError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
+    if "tensors_sha256" in meta and tensors_digest(tensors) != meta["tensors_sha256"]:
+        raise GanbenchError(f"{path}: corrupt checkpoint (its tensors do not match the sha256 recorded when it was "
+                            "written)")
     spec = spec_for(meta)
     if meta.get("spec_hash") not in (spec_hash(spec), legacy_spec_hash(spec)):
         raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
     return Loaded(unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path, spec)
+
+
+def load_newest_valid(run_dir) -> tuple:
+    """(Loaded, skipped) for resuming: the checkpoint `latest` names, else the newest step file that
+    loads; skipped lists (path, reason) for each newer one that did not. Raises the newest
+    checkpoint's error when none loads."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    candidates = sorted(folder.glob("step_*.safetensors"), reverse=True)
+    pointer = folder / LATEST
+    try:
+        latest = resolve(run_dir)
+        candidates = [latest] + [c for c in candidates if c != latest]
+    except GanbenchError:
+        pass  # a lost or damaged pointer: the step files themselves say which is newest
+    skipped, first_error = [], None
+    for path in candidates:
+        try:
+            return load(path), skipped
+        except GanbenchError as exc:
+            first_error = first_error or exc
+            skipped.append((path, str(exc)))
+    raise first_error or GanbenchError(f"{run_dir}: no checkpoint found (expected {pointer})")

@@ -10,7 +10,7 @@ from ganbench.archs import ARCHS
 from ganbench.config import EPS_FORMS, LOSSES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
 from ganbench.presets import apply_preset, preset_names
-from ganbench.errors import GanbenchError, TrainingDiverged
+from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -112,6 +112,8 @@ def add_train(sub) -> None:
                    "with probability 1/2 (keyed: both backends flip the same images); --no-hflip turns a preset's "
                    "off; default off")
     p.add_argument("--sample-every", type=positive_int, help=f"write a 8x8 sample grid every N steps; default {d.sample_every}")
+    p.add_argument("--log-every", type=positive_int, help=f"log losses and img/s (log.jsonl, TensorBoard) every N steps; "
+                   f"default {d.log_every}")
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
     p.add_argument("--eval-every", type=non_negative_int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
@@ -119,7 +121,10 @@ def add_train(sub) -> None:
     p.add_argument("--out", type=Path, help="run directory; default runs/<model>-<dataset>-<backend>")
     add_data_options(p)
     p.add_argument("--resume", action="store_true", help="continue the run in --out (default: as above) from its "
-                   "latest checkpoint; --steps may only grow")
+                   "newest valid checkpoint, with the same recipe; --steps may only grow")
+    p.add_argument("--time-limit", type=positive_float, metavar="MINUTES", help="stop before this much wall-clock "
+                   "time has passed, after a checkpoint, with exit code 0 (--resume continues); default none. "
+                   "SIGTERM and Ctrl-C stop the same way after the current step (exit 143, 130)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -127,13 +132,9 @@ def add_train(sub) -> None:
 # TrainConfig fields set by the train options of the same name (None: not given).
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
-                 "n_dis", "seed", "sample_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
+                 "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
                  "ema_decay", "ema_start", "hflip", "ortho_reg")
 # What --resume may change: how long and how often, and the backend (checkpoints are portable).
-RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "backend", "mode",
-                     "eval_every", "eval_n"}
-
-
 def config_from_args(args, base: TrainConfig) -> tuple[TrainConfig, dict]:
     """(base with the options the user gave, those changes)."""
     changes = {}
@@ -153,16 +154,15 @@ def cmd_train(args) -> int:
         saved = loop.saved_config(out)
         if args.backend not in (None, saved.backend) and args.mode is None:
             saved = saved.replace(mode="default")  # the other backend's own default, not this one's mode
-        config, changes = config_from_args(args, saved)
-        clashes = sorted(k for k, v in changes.items() if k not in RESUME_MAY_CHANGE and getattr(saved, k) != v)
-        if clashes:
-            raise GanbenchError(f"--resume cannot change {', '.join(clashes)} of the run in {out}")
+        config, _ = config_from_args(args, saved)  # loop.train refuses a changed recipe
     else:
         base = apply_preset(TrainConfig(), args.preset) if args.preset else TrainConfig()
         config, _ = config_from_args(args, base)
         out = args.out or default_run_dir(config)
     config.validate()
-    last = loop.train(config, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress)
+    time_limit_s = None if args.time_limit is None else args.time_limit * 60
+    last = loop.train(config, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress,
+                      time_limit_s=time_limit_s)
     print(f"done: {config.steps} steps; checkpoint {last}; samples in {out / loop.SAMPLES_DIR}")
     return 0
 
@@ -458,6 +458,13 @@ def main(argv=None) -> int:
         return EXIT_DIVERGED
     except GanbenchError as exc:
         print(f"ganbench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except TrainingStopped as exc:
+        print(f"ganbench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # a failed read or write (full disk, permissions): what and which file
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"ganbench: error:{where} {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("ganbench: interrupted", file=sys.stderr)

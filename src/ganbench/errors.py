@@ -11,3 +11,12 @@ class TrainingDiverged(GanbenchError):
 
 class DatasetMissing(GanbenchError):
     """A dataset's files are not where ganbench looks: it may download them (data.catalog.load)."""
+
+
+class TrainingStopped(Exception):
+    """Training ended early on request (a signal, the time limit) after writing a checkpoint. The
+    message is the one line to show; exit_code is the CLI's (130 SIGINT, 143 SIGTERM, 0 time limit)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -25,6 +25,8 @@ def atomic_write(path, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk or a failed write names the file it was writing, not the temp file
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         Path(tmp).unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -15,10 +15,19 @@ def truncate_log(path: Path, last_step: int) -> float:
     Returns the training seconds already logged (the last record's elapsed_s), or 0."""
     if not path.is_file():
         return 0.0
-    kept = [json.loads(line) for line in path.read_text().splitlines() if line]
-    kept = [record for record in kept if record["step"] <= last_step]
+    kept = [record for record in map(parse_record, path.read_text().splitlines())
+            if record is not None and record["step"] <= last_step]
     atomic_write(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
     return max((record.get("elapsed_s", 0.0) for record in kept), default=0.0)
+
+
+def parse_record(line: str) -> dict | None:
+    """A log line's record; None for a line torn by a crash or a full disk mid-write."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
 
 
 class RunLogger:

@@ -4,9 +4,13 @@ Step s (counted in G updates, from 0) uses data batches s*n_dis ... s*n_dis + n_
 noise keyed on (seed, s): resuming from a checkpoint needs nothing but its step.
 """
 
+import contextlib
+import dataclasses
 import json
 import math
 import platform
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -16,19 +20,23 @@ from tqdm.auto import tqdm
 from ganbench import checkpoint, data
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
-from ganbench.errors import GanbenchError, TrainingDiverged
+from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
 from ganbench.model import model_size, spec_for_config
 from ganbench.rng import STREAM_FIXED_NOISE, normal_noise
 from ganbench.sampling import sample_labels
+from ganbench.training.control import EXIT_CODES, LOCK_FILE, RunLock, StopRequests
 from ganbench.training.inputs import draw_step_inputs
 from ganbench.training.logger import RunLogger
 
 CONFIG_FILE = "config.json"
 SAMPLES_DIR = "samples"
 GRID_SIZE = 64
+# what a resumed run may change: its length, its outputs, and where and how it runs (not the recipe)
+RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "backend",
+                     "mode", "eval_every", "eval_n"}
 
 
 def prepare_data(config: TrainConfig, data_dir) -> tuple:
@@ -48,10 +56,19 @@ def lr_factor(config: TrainConfig, step: int) -> float:
 
 
 def check_fresh_run_dir(run_dir: Path) -> None:
-    """Refuse to write into a directory that holds anything: nothing is ever overwritten."""
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    """Refuse to write into a directory that holds anything (but an idle run lock): nothing is ever
+    overwritten."""
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())):
         what = "another run" if (run_dir / CONFIG_FILE).exists() else "files"
         raise GanbenchError(f"output directory {run_dir} already holds {what} (use --resume, or another --out)")
+
+
+def check_same_recipe(saved: TrainConfig, config: TrainConfig, run_dir: Path) -> None:
+    """A resumed run continues the same computation: only RESUME_MAY_CHANGE may differ."""
+    changed = [f"{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}" for name in (f.name for f in dataclasses.fields(TrainConfig))
+               if name not in RESUME_MAY_CHANGE and getattr(saved, name) != getattr(config, name)]
+    if changed:
+        raise GanbenchError(f"cannot resume the run in {run_dir} with another recipe: {'; '.join(changed)}")
 
 
 def saved_config(run_dir: Path) -> TrainConfig:
@@ -75,41 +92,62 @@ def check_finite(losses: dict, step: int) -> None:
             raise TrainingDiverged(f"non-finite {name} ({value}) in network {network} at step {step}")
 
 
-def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, progress: bool = True) -> Path:
+def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, progress: bool = True,
+          time_limit_s: float | None = None) -> Path:
     """Train to `config.steps` G updates, writing samples, logs and checkpoints under `run_dir`.
-    Returns the last checkpoint's path."""
+    Returns the last checkpoint's path. resume: continue the run in `run_dir` from its newest
+    valid checkpoint, with the same recipe. Raises TrainingStopped, after writing a checkpoint of
+    the step it finished, on SIGTERM/SIGINT or when the next step would pass `time_limit_s`."""
     config.validate()
     run_dir = Path(run_dir)
-    if not resume:
-        check_fresh_run_dir(run_dir)
-    # the run records what "automatic" resolved to, so that sampling needs no data
-    config, spec, stream = prepare_data(config, data_dir)
-    if resume:
-        state, meta, path, _ = checkpoint.load(run_dir)
-        start = meta["step"]
-        if start > config.steps:
-            raise GanbenchError(f"the run in {run_dir} is at step {start}: --steps {config.steps} would undo "
-                                "training (give more steps to continue)")
-        if start == config.steps:
-            return path  # already done: nothing is written
-    else:
-        state, start = {"nets": init_gan(spec, config.seed)}, 0
-    backend = get_backend(config.backend)
-    gan = backend.GAN(spec, state, config, mode=config.mode)
-    config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
-    evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
+    with contextlib.ExitStack() as held:
+        if resume:
+            saved = saved_config(run_dir)
+            held.enter_context(RunLock(run_dir))  # refused at once while another process trains here
+        else:
+            check_fresh_run_dir(run_dir)
+        # the run records what "automatic" resolved to, so that sampling needs no data
+        config, spec, stream = prepare_data(config, data_dir)
+        if resume:
+            check_same_recipe(saved, config, run_dir)
+            (state, meta, path, _), skipped = checkpoint.load_newest_valid(run_dir)
+            for bad, reason in skipped:
+                print(f"ganbench: skipped {bad.name}: {reason}", file=sys.stderr)
+            start = meta["step"]
+            if start > config.steps:
+                raise GanbenchError(f"the run in {run_dir} is at step {start}: --steps {config.steps} would undo "
+                                    "training (give more steps to continue)")
+            if start == config.steps:
+                return path  # already done: nothing is written
+        else:
+            state, start, path = {"nets": init_gan(spec, config.seed)}, 0, None
+        backend = get_backend(config.backend)
+        gan = backend.GAN(spec, state, config, mode=config.mode)
+        config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
+        evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
+        if not resume:  # everything that could refuse the input has run: now the directory
+            run_dir.mkdir(parents=True, exist_ok=True)
+            held.enter_context(RunLock(run_dir))
+            check_fresh_run_dir(run_dir)  # a process that won the race has written its run by now
+        atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
+        stop = held.enter_context(StopRequests())
+        return run_steps(gan, config, spec, stream, run_dir, start, path, backend, evaluator, progress, stop,
+                         time_limit_s)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
+
+def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, backend, evaluator, progress: bool,
+              stop: StopRequests, time_limit_s: float | None) -> Path:
+    """Steps start ... config.steps - 1 with their grids, logs, checkpoints and evaluations."""
     fixed_z = normal_noise(config.seed, STREAM_FIXED_NOISE, (GRID_SIZE, spec.z_dim))
     fixed_labels = sample_labels(spec, GRID_SIZE)  # a conditional G: classes 0, 1, ... across the grid
     logger = RunLogger(run_dir, start)
     images_per_step = config.batch_size * config.n_dis
-    last_path = checkpoint.checkpoint_path(run_dir, start) if resume else None
     bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
-    window_start, window_steps = time.perf_counter(), 0
+    started = window_start = time.perf_counter()
+    window_steps, save_s = 0, 0.0
     try:
         for step in range(start, config.steps):
+            step_start = time.perf_counter()
             if config.lr_decay != "none":
                 gan.set_lr_factor(lr_factor(config, step))
             losses = gan.train_step(draw_step_inputs(config, stream, spec, step))
@@ -124,17 +162,33 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
                 window_start, window_steps = time.perf_counter(), 0
             if done % config.sample_every == 0 or done == config.steps:
                 save_grid(gan.generate(fixed_z, labels=fixed_labels), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
-            if done % config.checkpoint_every == 0 or done == config.steps:
+            # the time limit leaves room for two of the slowest steps (the first, which traces or
+            # compiles, only until there is another) and the last checkpoint's write
+            step_s = time.perf_counter() - step_start
+            slowest = step_s if step == start else max(step_s, 0.0 if step == start + 1 else slowest)
+            out_of_time = (time_limit_s is not None and done < config.steps
+                           and time.perf_counter() - started + 2 * slowest + save_s > time_limit_s)
+            if done % config.checkpoint_every == 0 or done == config.steps or stop.signal or out_of_time:
+                save_start = time.perf_counter()
                 last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
+                save_s = time.perf_counter() - save_start
             if evaluator and (done % config.eval_every == 0 or done == config.steps):
                 bar.set_description("eval")
                 logger.log(done, evaluator(gan))
                 bar.set_description(None)
                 window_start, window_steps = time.perf_counter(), 0  # eval time is not training time
+            if (stop.signal or out_of_time) and done < config.steps:
+                raise TrainingStopped(stopped_message(stop.signal, done, last_path, run_dir),
+                                      EXIT_CODES.get(stop.signal, 0))
     finally:
         bar.close()
         logger.close()
     return last_path
+
+
+def stopped_message(signum, step: int, path: Path, run_dir: Path) -> str:
+    why = f"stopped by {signal.Signals(signum).name}" if signum else "time limit reached"
+    return f"{why} after step {step}; checkpoint {path}; continue with: ganbench train --resume --out {run_dir}"
 
 
 class PeriodicEval:

@@ -1,0 +1,195 @@
+"""Faults injected for real: signals to a training process, a time limit, corrupt checkpoints on
+disk, a second process on the same run, a write that fails (RLIMIT_FSIZE). Each ends with nothing
+lost: a loadable checkpoint, one line on stderr, the documented exit code, and an exact resume.
+
+Every wait on a process is bounded; every process started is killed if a test fails. Runs that are
+compared bit for bit all run as processes with one thread each: two threads on a loaded CPU have
+been seen to round differently from one run to the next (oneDNN), which Adam's first steps amplify."""
+
+import errno
+import json
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ganbench import checkpoint
+from ganbench.errors import GanbenchError
+
+WAIT_S = 180  # the longest any test waits for a process (start-up with TensorFlow included)
+SMALL = ["--batch-size", "16", "--sample-every", "100000", "--log-every", "1", "--no-progress"]
+
+
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+def train_args(out, data_dir, *extra):
+    return [sys.executable, "-m", "ganbench", "train", "--out", str(out), "--data-dir", str(data_dir), *SMALL, *extra]
+
+
+def train(out, data_dir, *extra, **kwargs):
+    """A `ganbench train` process run to its end (bounded)."""
+    kwargs = {"capture_output": True, "text": True, "timeout": WAIT_S, "env": ONE_THREAD, **kwargs}
+    return subprocess.run(train_args(out, data_dir, *extra), **kwargs)
+
+
+def straight_run(tmp_path, data_dir, steps: int, backend: str = "torch") -> Path:
+    """The uninterrupted run a faulted one must end equal to."""
+    done = train(tmp_path / "straight", data_dir, "--steps", str(steps), "--backend", backend)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "straight"
+
+
+def ganbench_lines(stderr: str) -> list:
+    return [line for line in stderr.splitlines() if line.startswith("ganbench:")]
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=WAIT_S)
+
+
+def start(processes, args, **kwargs):
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ONE_THREAD,
+                            **kwargs)
+    processes.append(proc)
+    return proc
+
+
+def wait_for_steps(proc, out: Path, steps: int) -> None:
+    """Until the run's log holds `steps` records (bounded)."""
+    deadline = time.monotonic() + WAIT_S
+    log = out / "log.jsonl"
+    while not (log.is_file() and len(log.read_text().splitlines()) >= steps):
+        assert proc.poll() is None, f"training ended early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "training did not start in time"
+        time.sleep(0.05)
+
+
+def weights(path) -> dict:
+    return checkpoint.flatten_state(checkpoint.load(path).state)
+
+
+def assert_same_weights(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert np.array_equal(wa[name], wb[name]), name
+
+
+@pytest.mark.parametrize("backend, sig, code", [("torch", signal.SIGTERM, 143), ("tf", signal.SIGINT, 130)])
+def test_a_signal_stops_after_the_step_with_a_checkpoint(tmp_path, data_dir, processes, backend, sig, code):
+    out = tmp_path / "run"
+    proc = start(processes, train_args(out, data_dir, "--backend", backend, "--steps", "100000",
+                                       "--checkpoint-every", "100000"))
+    wait_for_steps(proc, out, 3)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == code, stderr
+    (line,) = ganbench_lines(stderr)
+    path = checkpoint.resolve(out)
+    step = checkpoint.load(path).meta["step"]
+    assert 3 <= step < 100000
+    assert line == (f"ganbench: stopped by {sig.name} after step {step}; checkpoint {path}; "
+                    f"continue with: ganbench train --resume --out {out}")
+    done = train(out, data_dir, "--backend", backend, "--steps", str(step + 2), "--resume")
+    assert done.returncode == 0, done.stderr  # the stopped run resumes exactly
+    assert_same_weights(straight_run(tmp_path, data_dir, step + 2, backend), out)
+
+
+def test_the_time_limit_stops_before_it_with_exit_0(tmp_path, data_dir):
+    out = tmp_path / "run"
+    done = train(out, data_dir, "--steps", "100000", "--time-limit", "0.2")
+    assert done.returncode == 0, done.stderr
+    (line,) = ganbench_lines(done.stderr)
+    path = checkpoint.resolve(out)
+    step = checkpoint.load(path).meta["step"]
+    assert line.startswith(f"ganbench: time limit reached after step {step}; checkpoint {path}")
+    records = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == step and 6.0 < records[-1]["elapsed_s"] < 12.0  # 0.2 min
+
+
+def flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) * 3 // 4] ^= 0x01  # inside the tensor data, past the JSON header
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["bit flip", "truncated"])
+def test_a_damaged_checkpoint_is_refused_and_resume_takes_the_one_before(tmp_path, data_dir, capsys, damage):
+    from ganbench.cli import main
+
+    out = tmp_path / "run"
+    assert train(out, data_dir, "--steps", "4", "--checkpoint-every", "2").returncode == 0
+    newest = checkpoint.checkpoint_path(out, 4)
+    if damage == "bit flip":
+        flip_one_byte(newest)
+        reason = "corrupt checkpoint (its tensors do not match the sha256 recorded when it was written)"
+    else:
+        newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+        reason = "unreadable checkpoint"
+    with pytest.raises(GanbenchError, match=re.escape(reason)):
+        checkpoint.load(newest)
+    for command in (["sample", "--checkpoint", str(out)], ["eval", "--checkpoint", str(out), "--n", "10"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"ganbench: error: {newest}: {reason}")
+    resumed = train(out, data_dir, "--steps", "6", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    (line,) = ganbench_lines(resumed.stderr)
+    assert line.startswith(f"ganbench: skipped step_0000004.safetensors: {newest}: {reason}")
+    assert_same_weights(straight_run(tmp_path, data_dir, 6), out)
+
+
+def test_a_second_process_on_a_running_run_is_refused(tmp_path, data_dir, processes):
+    out = tmp_path / "run"
+    first = start(processes, train_args(out, data_dir, "--steps", "100000", "--checkpoint-every", "1"))
+    wait_for_steps(first, out, 2)
+    for extra in (["--resume"], []):
+        second = train(out, data_dir, "--steps", "100001", *extra)
+        assert second.returncode == 2
+        (line,) = ganbench_lines(second.stderr)
+        expected = (f"is in use by another ganbench process (pid {first.pid})" if extra
+                    else "already holds another run")
+        assert expected in line, line
+    first.kill()  # kill -9: the kernel releases its lock
+    first.wait(timeout=WAIT_S)
+    step = checkpoint.load(out).meta["step"]
+    resumed = train(out, data_dir, "--steps", str(step + 1), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def limit_file_size(limit: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_failed_write_keeps_the_last_checkpoint(tmp_path, data_dir):
+    """A write past RLIMIT_FSIZE fails with EFBIG (Python ignores SIGXFSZ), as a full disk fails
+    with ENOSPC: one line naming the file, exit 2, no temporary file left, the previous
+    checkpoint still `latest` and loadable; resuming later works."""
+    out = tmp_path / "run"
+    assert train(out, data_dir, "--steps", "2").returncode == 0
+    before = checkpoint.resolve(out)
+    size = before.stat().st_size
+    failed = train(out, data_dir, "--steps", "4", "--checkpoint-every", "1", "--resume",
+                   preexec_fn=limit_file_size(size // 2))
+    assert failed.returncode == 2
+    (line,) = ganbench_lines(failed.stderr)
+    assert line == f"ganbench: error: {checkpoint.checkpoint_path(out, 3)} {os.strerror(errno.EFBIG)}"
+    assert checkpoint.resolve(out) == before and checkpoint.load(before).meta["step"] == 2
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    resumed = train(out, data_dir, "--steps", "4", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(straight_run(tmp_path, data_dir, 4), out)
