@@ -31,15 +31,18 @@ class BinaryDataset:
     def provide_hint(self) -> str:
         return f"extract {self.url.rsplit('/', 1)[-1]} ({self.url}) into <root>/{self.name}/"
 
-    def read(self, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, root: Path, split: str, fit=None) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of a split; fit: applied to the images (STL-10: chunk by chunk while
+        reading, so its 100k unlabeled images never sit in memory at full size)."""
         if split not in self.splits:
             raise GanbenchError(f"unknown split {split!r} of {self.name} (choose from {', '.join(self.splits)})")
         folder = root / self.name / self.folder
         images_files, labels_file = self.splits[split]
         paths = [existing(folder / name, self) for name in images_files]
         if self.name == "cifar10":
-            return read_cifar(paths)
-        return read_stl(paths[0], existing(folder / labels_file, self) if labels_file else None)
+            images, labels = read_cifar(paths)
+            return (fit(images) if fit else images), labels
+        return read_stl(paths[0], existing(folder / labels_file, self) if labels_file else None, fit)
 
 
 def existing(path: Path, dataset: BinaryDataset) -> Path:
@@ -48,11 +51,17 @@ def existing(path: Path, dataset: BinaryDataset) -> Path:
     return path
 
 
+def check_records(path: Path, unit: int) -> int:
+    """The number of `unit`-byte records in the file (which must hold a whole number of them)."""
+    size = path.stat().st_size
+    if size == 0 or size % unit:
+        raise GanbenchError(f"{path}: {size} bytes is not a whole number of {unit}-byte records")
+    return size // unit
+
+
 def read_bytes(path: Path, unit: int) -> np.ndarray:
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size == 0 or raw.size % unit:
-        raise GanbenchError(f"{path}: {raw.size} bytes is not a whole number of {unit}-byte records")
-    return raw.reshape(-1, unit)
+    check_records(path, unit)
+    return np.fromfile(path, dtype=np.uint8).reshape(-1, unit)
 
 
 def read_cifar(paths: list) -> tuple[np.ndarray, np.ndarray]:
@@ -64,16 +73,31 @@ def read_cifar(paths: list) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), labels
 
 
-def read_stl(x_path: Path, y_path: Path | None) -> tuple[np.ndarray, np.ndarray]:
-    images = read_bytes(x_path, STL_IMAGE).reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)  # [n, c, w, h] stored
-    if y_path is None:
-        return np.ascontiguousarray(images), np.full(len(images), -1, np.int64)
-    labels = np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1
-    if len(labels) != len(images):
-        raise GanbenchError(f"{y_path}: {len(labels)} labels for {len(images)} images")
-    if labels.min() < 0 or labels.max() > 9:
-        raise GanbenchError(f"{y_path}: labels must be 1..10")
-    return np.ascontiguousarray(images), labels
+STL_CHUNK = 256  # images read (and fitted) at a time: 7 MB
+
+
+def read_stl(x_path: Path, y_path: Path | None, fit=None) -> tuple[np.ndarray, np.ndarray]:
+    """STL-10 images as uint8 NHWC, each chunk passed through `fit` as it is read; labels 0..9, or
+    -1 for the unlabeled split."""
+    n = check_records(x_path, STL_IMAGE)
+    labels = np.full(n, -1, np.int64)
+    if y_path is not None:
+        labels = np.fromfile(y_path, dtype=np.uint8).astype(np.int64) - 1
+        if len(labels) != n:
+            raise GanbenchError(f"{y_path}: {len(labels)} labels for {n} images")
+        if labels.min() < 0 or labels.max() > 9:
+            raise GanbenchError(f"{y_path}: labels must be 1..10")
+    out = None
+    with x_path.open("rb") as f:
+        for start in range(0, n, STL_CHUNK):
+            count = min(STL_CHUNK, n - start)
+            raw = np.fromfile(f, dtype=np.uint8, count=count * STL_IMAGE)
+            chunk = np.ascontiguousarray(raw.reshape(count, 3, 96, 96).transpose(0, 3, 2, 1))  # [n, c, w, h] stored
+            chunk = fit(chunk) if fit else chunk
+            if out is None:
+                out = np.empty((n, *chunk.shape[1:]), np.uint8)
+            out[start:start + count] = chunk
+    return out, labels
 
 
 CIFAR10 = BinaryDataset(

@@ -117,7 +117,7 @@ def fit_to_size(images: np.ndarray, size: int) -> np.ndarray:
     if h != w or h % size:
         raise GanbenchError(f"images are {h}x{w}: cannot downsample them to {size}x{size} by a whole factor")
     f = h // size
-    total = images.reshape(n, size, f, size, f, c).sum(axis=(2, 4), dtype=np.int64)
+    total = images.reshape(n, size, f, size, f, c).sum(axis=(2, 4), dtype=np.uint32)
     return ((total + f * f // 2) // (f * f)).astype(np.uint8)
 
 
@@ -164,22 +164,23 @@ def find_file(dataset: IdxDataset, root: Path, file: IdxFile) -> Path:
     raise DatasetMissing(f"{dataset.name}: {file.name}.gz not found in {' or '.join(str(d) for d in dirs)}")
 
 
-def load(name: str, split: str = "train", data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 [N, H, W, C], labels int64 [N]) of a split, every file checked. A dataset
-    missing from the data root (and its extra dirs) is downloaded there first, unless downloads
-    are off."""
+def load(name: str, split: str = "train", data_dir=None, fit=None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, H, W, C], labels int64 [N]) of a split, every file checked; `fit`, if
+    given, maps uint8 image batches to their final form (applied while reading, where a reader
+    reads in chunks). A dataset missing from the data root (and its extra dirs) is downloaded
+    there first, unless downloads are off."""
     dataset = get_dataset(name)
     root = data_root(data_dir)
     try:
-        return read_split(dataset, root, split)
+        return read_split(dataset, root, split, fit)
     except DatasetMissing as missing:
         download_missing(dataset, root, str(missing))
-    return read_split(dataset, root, split)
+    return read_split(dataset, root, split, fit)
 
 
-def read_split(dataset, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def read_split(dataset, root: Path, split: str, fit=None) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(dataset, IdxDataset):
-        return dataset.read(root, split)
+        return dataset.read(root, split, fit)
     if split not in ("train", "test"):
         raise GanbenchError(f"unknown split {split!r} (choose from train, test)")
     arrays = {}
@@ -192,7 +193,8 @@ def read_split(dataset, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]
     images, labels = arrays["images"], arrays["labels"]
     if len(images) != len(labels):
         raise GanbenchError(f"{dataset.name} {split}: {len(images)} images but {len(labels)} labels")
-    return images[..., None].copy(), labels.astype(np.int64)
+    images = images[..., None].copy()
+    return (fit(images) if fit else images), labels.astype(np.int64)
 
 
 def download_missing(dataset, root: Path, missing: str) -> None:
@@ -221,7 +223,7 @@ def gan_data(name: str, size: int, data_dir=None, image_dir="", channels: int = 
         from ganbench.data.folder import read_folder
 
         return read_folder(image_dir, size, channels), None
-    images, labels = load(name, GAN_SPLITS.get(name, "train"), data_dir)
+    images, labels = load(name, GAN_SPLITS.get(name, "train"), data_dir, fit=lambda batch: fit_to_size(batch, size))
     if channels not in (0, images.shape[-1]):
         raise GanbenchError(f"{name} has {images.shape[-1]} channel(s), not {channels}")
-    return fit_to_size(images, size), (labels if labels.min() >= 0 else None)
+    return images, (labels if labels.min() >= 0 else None)
