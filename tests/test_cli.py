@@ -44,7 +44,7 @@ def cli_error(capsys, *argv):
         ("--eval-every", "-5", "argument --eval-every: must be 0 or positive, got -5"),
         ("--loss", "wasserstein", "unknown loss 'wasserstein' (choose from ns, minimax, hinge, wgan-gp)"),
         ("--lr-decay", "cosine", "unknown lr-decay 'cosine' (choose from none, linear)"),
-        ("--width", "0", "argument --width: must be positive, got 0.0"),
+        ("--width", "0", "argument --width: must be positive and finite, got 0.0"),
         ("--channels", "2", "channels must be 1 or 3, got 2"),
         ("--beta1", "1.0", "beta1 must be in [0, 1), got 1.0"),
         ("--preset", "biggan", "unknown preset 'biggan' (choose from biggan_cifar10, dcgan, dcgan_pytorch_example, "

@@ -1,6 +1,7 @@
 """ganbench command line: one subcommand per task. Bad input: one stderr line, exit code 2."""
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -49,8 +50,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {value}")
     return value
 
 

@@ -3,6 +3,7 @@ written into the run directory and into every checkpoint."""
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
@@ -103,12 +104,12 @@ class TrainConfig:
         if self.eval_every < 0:
             raise GanbenchError(f"eval-every must be 0 (off) or positive, got {self.eval_every}")
         for field in ("lr_g", "lr_d", "eps", "width", "gp_lambda"):
-            if not getattr(self, field) > 0:
-                raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
+            if not 0 < getattr(self, field) < math.inf:
+                raise GanbenchError(f"{field.replace('_', '-')} must be positive and finite, got {getattr(self, field)}")
         if not 0 <= self.ema_decay < 1:
             raise GanbenchError(f"ema-decay must be in [0, 1), got {self.ema_decay}")
-        if self.ortho_reg < 0:
-            raise GanbenchError(f"ortho-reg must be 0 (off) or positive, got {self.ortho_reg}")
+        if not 0 <= self.ortho_reg < math.inf:
+            raise GanbenchError(f"ortho-reg must be 0 (off) or positive and finite, got {self.ortho_reg}")
         if self.ema_start < 0:
             raise GanbenchError(f"ema-start must be 0 or positive, got {self.ema_start}")
         for field in ("beta1", "beta2"):

@@ -140,6 +140,9 @@ def load_images(path) -> np.ndarray:
                 images = archive[key]
         except (ValueError, OSError) as exc:
             raise GanbenchError(f"{path}: unreadable .npz ({exc})") from None
+        if images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise GanbenchError(f"{path}: images must be uint8 [N, H, W, C] (or [N, H, W]), got {images.dtype} "
+                                f"{images.shape}")
         return images[..., None] if images.ndim == 3 else images
     if path.is_dir():
         from PIL import Image, UnidentifiedImageError

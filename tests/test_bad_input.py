@@ -1,0 +1,117 @@
+"""Bad input, wherever a user file or value enters: every case exits with code 2 and exactly one
+line on stderr, no traceback, and leaves the file tree exactly as it was (nothing created,
+changed or removed)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ganbench.cli import main
+from ganbench.config import TrainConfig
+from ganbench.training import loop
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory, data_dir):
+    """A workspace of good and bad files; `run` is a finished 2-step dcgan run."""
+    root = tmp_path_factory.mktemp("ws")
+    loop.train(TrainConfig(steps=2, batch_size=16, sample_every=1, checkpoint_every=1), root / "run",
+               data_dir=data_dir, progress=False)
+    checkpoint = sorted((root / "run" / "checkpoints").glob("*.safetensors"))[-1]
+    (root / "truncated.safetensors").write_bytes(checkpoint.read_bytes()[:5000])
+    (root / "empty.safetensors").write_bytes(b"")
+    (root / "image.png").write_bytes((root / "run" / "samples" / "step_0000001.png").read_bytes())
+    (root / "texts").mkdir()
+    (root / "texts" / "a.txt").write_text("not an image")
+    (root / "broken_images").mkdir()
+    (root / "broken_images" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (root / "empty_dir").mkdir()
+    np.savez(root / "objects.npz", images=np.array([{"a": 1}, None], dtype=object))
+    np.savez(root / "flat.npz", images=np.zeros((4, 5), np.uint8))
+    (root / "not_json.json").write_text("{batch_size: 3")
+    (root / "unknown_key.json").write_text(json.dumps({"batch_sise": 3}))
+    (root / "wrong_type.json").write_text(json.dumps({"batch_size": "big"}))
+    (root / "list.json").write_text(json.dumps([1, 2]))
+    (root / "a_file").write_text("x")
+    bad_data = root / "bad_data" / "cifar10" / "cifar-10-batches-bin"
+    bad_data.mkdir(parents=True)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        (bad_data / name).write_bytes(b"\x00" * 3072)  # not whole 3073-byte records
+    return root
+
+
+def tree(root):
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stderr line)
+    # data
+    "folder missing": ("train --dataset folder --image-dir {ws}/nowhere --out {ws}/o", "nowhere"),
+    "folder empty": ("train --dataset folder --image-dir {ws}/empty_dir --out {ws}/o", "empty_dir"),
+    "folder of non-images": ("train --dataset folder --image-dir {ws}/texts --out {ws}/o", "texts"),
+    "folder is a file": ("train --dataset folder --image-dir {ws}/a_file --out {ws}/o", "a_file"),
+    "folder with a broken image": ("train --dataset folder --image-dir {ws}/broken_images --out {ws}/o", "a.png"),
+    "cifar10 files of the wrong size": ("train --dataset cifar10 --data-dir {ws}/bad_data --no-download --out {ws}/o",
+                                        "whole number"),
+    "missing dataset, no download": ("train --dataset stl10 --data-dir {ws}/empty_dir --no-download --out {ws}/o",
+                                     "downloads are off"),
+    # presets
+    "preset missing": ("train --preset {ws}/none.json --out {ws}/o", "none.json"),
+    "preset not JSON": ("train --preset {ws}/not_json.json --out {ws}/o", "not_json.json"),
+    "preset unknown key": ("train --preset {ws}/unknown_key.json --out {ws}/o", "batch_sise"),
+    "preset wrong type": ("train --preset {ws}/wrong_type.json --out {ws}/o", "batch_size"),
+    "preset not an object": ("train --preset {ws}/list.json --out {ws}/o", "list.json"),
+    "preset is a directory": ("train --preset {ws}/empty_dir --out {ws}/o", "empty_dir"),
+    # numbers
+    "NaN learning rate": ("train --lr nan --out {ws}/o", "nan"),
+    "infinite learning rate": ("train --lr inf --out {ws}/o", "inf"),
+    "negative batch": ("train --batch-size -3 --out {ws}/o", "-3"),
+    "huge batch": ("train --batch-size 10000000 --out {ws}/o", "10000000"),
+    "zero steps": ("train --steps 0 --out {ws}/o", "0"),
+    "EMA decay above 1": ("train --ema-decay 1.5 --out {ws}/o", "1.5"),
+    "zero width": ("train --width 0 --out {ws}/o", "0"),
+    "time limit NaN": ("train --time-limit nan --out {ws}/o", "nan"),
+    # run directories
+    "out is a file": ("train --out {ws}/a_file", "a_file"),
+    "out holds a run": ("train --out {ws}/run", "already holds another run"),
+    "resume without a run": ("train --resume --out {ws}/empty_dir", "config.json not found"),
+    "resume another model": ("train --resume --out {ws}/run --model sngan_cnn --steps 3", "model 'dcgan' -> 'sngan_cnn'"),
+    # checkpoints
+    "checkpoint missing": ("sample --checkpoint {ws}/none.safetensors", "none.safetensors"),
+    "checkpoint empty": ("sample --checkpoint {ws}/empty.safetensors", "empty.safetensors"),
+    "checkpoint truncated": ("sample --checkpoint {ws}/truncated.safetensors", "unreadable checkpoint"),
+    "checkpoint is a PNG": ("sample --checkpoint {ws}/image.png", "image.png"),
+    "checkpoint dir without one": ("sample --checkpoint {ws}/empty_dir", "no checkpoint found"),
+    "class of an unconditional model": ("sample --checkpoint {ws}/run --class 3 --out {ws}/s.png", "not class-conditional"),
+    "sample to a .jpg": ("sample --checkpoint {ws}/run --out {ws}/s.jpg", ".png"),
+    "eval checkpoint missing": ("eval --checkpoint {ws}/none.safetensors", "none.safetensors"),
+    "eval n zero": ("eval --checkpoint {ws}/run --n 0", "0"),
+    # images and classifiers
+    "npz of objects": ("eval --images {ws}/objects.npz --dataset mnist", "objects.npz"),
+    "npz missing": ("eval --images {ws}/none.npz --dataset mnist", "none.npz"),
+    "npz of the wrong shape": ("eval --images {ws}/flat.npz --dataset mnist --n 4", "flat.npz"),
+    "images of non-images": ("eval --images {ws}/texts --dataset mnist", "texts"),
+    "classifier for a dataset without one": ("classifier train --dataset stl10", "stl10"),
+    "unknown dataset to download": ("data download imagenet --data-dir {ws}/dl", "imagenet"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_is_refused_with_one_line_and_nothing_changed(ws, capsys, data_dir, name, monkeypatch):
+    monkeypatch.setenv("GANBENCH_DATA", str(data_dir))
+    argv, fragment = CASES[name]
+    before = tree(ws)
+    try:
+        code = main(argv.format(ws=ws).split())
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert fragment in err, err
+    assert tree(ws) == before
+
+
+def test_there_are_at_least_25_cases():
+    assert len(CASES) >= 25
