@@ -9,6 +9,7 @@ been seen to round differently from one run to the next (oneDNN), which Adam's f
 import errno
 import json
 import os
+import random
 import re
 import resource
 import signal
@@ -193,3 +194,39 @@ def test_a_failed_write_keeps_the_last_checkpoint(tmp_path, data_dir):
     resumed = train(out, data_dir, "--steps", "4", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(straight_run(tmp_path, data_dir, 4), out)
+
+
+KILLS = 10  # per backend: 20 in all
+
+
+def last_logged_step(out: Path) -> int:
+    log = out / "log.jsonl"
+    lines = log.read_text().splitlines() if log.is_file() else []
+    steps = [json.loads(line)["step"] for line in lines if line.endswith("}")]
+    return max(steps, default=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_kill_9_at_random_moments_then_resume_ends_with_the_same_weights(tmp_path, data_dir, processes, backend):
+    """KILLS kill -9s of one run, each at a random moment (fixed seed) once its process has taken a
+    step, a checkpoint written every step (so kills land inside checkpoint writes too), each
+    followed by --resume; then the run completes equal, bit for bit, to one never killed. A kill
+    before the first checkpoint leaves a run that --resume starts from step 0."""
+    rng = random.Random(11)
+    out, steps = tmp_path / "run", 200
+    args = ("--backend", backend, "--steps", str(steps), "--checkpoint-every", "1")
+    for kill in range(KILLS):
+        resumed_from = checkpoint.load(out).meta["step"] if checkpoint.stored(out) else 0
+        proc = start(processes, train_args(out, data_dir, *args, *(["--resume"] if kill else [])))
+        deadline = time.monotonic() + WAIT_S
+        while last_logged_step(out) <= resumed_from:  # this process has taken a step
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "no step in time"
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
+        proc.kill()
+        proc.wait(timeout=WAIT_S)
+        assert proc.returncode == -9  # killed, not finished
+    done = train(out, data_dir, *args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert_same_weights(straight_run(tmp_path, data_dir, steps, backend), out)

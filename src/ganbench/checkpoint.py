@@ -221,6 +221,11 @@ def load(path, spec_for=None) -> Loaded:
     return Loaded(unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path, spec)
 
 
+def stored(run_dir) -> bool:
+    """Whether the run directory holds any checkpoint file (valid or not)."""
+    return any((Path(run_dir) / CHECKPOINT_DIR).glob("step_*.safetensors"))
+
+
 def load_newest_valid(run_dir) -> tuple:
     """(Loaded, skipped) for resuming: the checkpoint `latest` names, else the newest step file that
     loads; skipped lists (path, reason) for each newer one that did not. Raises the newest

@@ -110,6 +110,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         config, spec, stream = prepare_data(config, data_dir)
         if resume:
             check_same_recipe(saved, config, run_dir)
+        if resume and checkpoint.stored(run_dir):
             (state, meta, path, _), skipped = checkpoint.load_newest_valid(run_dir)
             for bad, reason in skipped:
                 print(f"ganbench: skipped {bad.name}: {reason}", file=sys.stderr)
@@ -119,7 +120,7 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
                                     "training (give more steps to continue)")
             if start == config.steps:
                 return path  # already done: nothing is written
-        else:
+        else:  # a new run, or one stopped before its first checkpoint: from the start
             state, start, path = {"nets": init_gan(spec, config.seed)}, 0, None
         backend = get_backend(config.backend)
         gan = backend.GAN(spec, state, config, mode=config.mode)
