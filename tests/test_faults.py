@@ -110,6 +110,23 @@ def test_a_signal_stops_after_the_step_with_a_checkpoint(tmp_path, data_dir, pro
     assert_same_weights(straight_run(tmp_path, data_dir, step + 2, backend), out)
 
 
+def test_a_second_signal_ends_the_process_at_once(tmp_path, data_dir, processes):
+    """The first SIGTERM asks for a stop after the step; a second one, 50 ms later (mid-step at
+    batch 64), takes SIGTERM's default action at once. The run stays resumable."""
+    out = tmp_path / "run"
+    proc = start(processes, train_args(out, data_dir, "--steps", "100000", "--checkpoint-every", "1",
+                                       "--batch-size", "64"))
+    wait_for_steps(proc, out, 2)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == -signal.SIGTERM
+    step = checkpoint.load(out).meta["step"]
+    done = train(out, data_dir, "--steps", str(step + 1), "--batch-size", "64", "--resume")
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_time_limit_stops_before_it_with_exit_0(tmp_path, data_dir):
     out = tmp_path / "run"
     done = train(out, data_dir, "--steps", "100000", "--time-limit", "0.2")
