@@ -65,8 +65,9 @@ def check_fresh_run_dir(run_dir: Path) -> None:
 
 def check_same_recipe(saved: TrainConfig, config: TrainConfig, run_dir: Path) -> None:
     """A resumed run continues the same computation: only RESUME_MAY_CHANGE may differ."""
-    changed = [f"{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}" for name in (f.name for f in dataclasses.fields(TrainConfig))
-               if name not in RESUME_MAY_CHANGE and getattr(saved, name) != getattr(config, name)]
+    names = [field.name for field in dataclasses.fields(TrainConfig) if field.name not in RESUME_MAY_CHANGE]
+    changed = [f"{name} {getattr(saved, name)!r} -> {getattr(config, name)!r}" for name in names
+               if getattr(saved, name) != getattr(config, name)]
     if changed:
         raise GanbenchError(f"cannot resume the run in {run_dir} with another recipe: {'; '.join(changed)}")
 
@@ -145,7 +146,7 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
     images_per_step = config.batch_size * config.n_dis
     bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     started = window_start = time.perf_counter()
-    window_steps, save_s = 0, 0.0
+    window_steps, save_s, slowest = 0, 0.0, 0.0
     try:
         for step in range(start, config.steps):
             step_start = time.perf_counter()
@@ -166,10 +167,12 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
             # the time limit leaves room for two of the slowest steps (the first, which traces or
             # compiles, only until there is another) and the last checkpoint's write
             step_s = time.perf_counter() - step_start
-            slowest = step_s if step == start else max(step_s, 0.0 if step == start + 1 else slowest)
-            out_of_time = (time_limit_s is not None and done < config.steps
+            slowest = step_s if step == start + 1 else max(slowest, step_s)
+            out_of_time = (time_limit_s is not None
                            and time.perf_counter() - started + 2 * slowest + save_s > time_limit_s)
-            if done % config.checkpoint_every == 0 or done == config.steps or stop.signal or out_of_time:
+            signum = stop.signal  # read once: a signal arriving after this stops after the next step
+            stopping = (signum or out_of_time) and done < config.steps
+            if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_start = time.perf_counter()
                 last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
                 save_s = time.perf_counter() - save_start
@@ -178,9 +181,8 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
                 logger.log(done, evaluator(gan))
                 bar.set_description(None)
                 window_start, window_steps = time.perf_counter(), 0  # eval time is not training time
-            if (stop.signal or out_of_time) and done < config.steps:
-                raise TrainingStopped(stopped_message(stop.signal, done, last_path, run_dir),
-                                      EXIT_CODES.get(stop.signal, 0))
+            if stopping:
+                raise TrainingStopped(stopped_message(signum, done, last_path, run_dir), EXIT_CODES.get(signum, 0))
     finally:
         bar.close()
         logger.close()
