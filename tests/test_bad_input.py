@@ -2,6 +2,7 @@
 line on stderr, no traceback, and leaves the file tree exactly as it was (nothing created,
 changed or removed)."""
 
+import gzip
 import json
 
 import numpy as np
@@ -38,6 +39,15 @@ def ws(tmp_path_factory, data_dir):
     bad_data.mkdir(parents=True)
     for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
         (bad_data / name).write_bytes(b"\x00" * 3072)  # not whole 3073-byte records
+    (root / "cache" / "classifiers").mkdir(parents=True)
+    (root / "cache" / "classifiers" / "mnist.safetensors").write_bytes(b"\x08\x00\x00\x00not safetensors")
+    np.savez(root / "good.npz", images=np.zeros((4, 28, 28, 1), np.uint8))
+    fashion = root / "bad_fashion" / "fashion-mnist"
+    fashion.mkdir(parents=True)
+    header = gzip.compress(b"\x00\x00\x08\x03" + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(784))
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):
+        (fashion / name).write_bytes(header[: len(header) // 2])  # a download cut short
     return root
 
 
@@ -56,6 +66,8 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
                                         "whole number"),
     "missing dataset, no download": ("train --dataset stl10 --data-dir {ws}/empty_dir --no-download --out {ws}/o",
                                      "downloads are off"),
+    "truncated dataset file": ("train --dataset fashion-mnist --data-dir {ws}/bad_fashion --no-download --out {ws}/o",
+                               "train-images-idx3-ubyte.gz"),
     # presets
     "preset missing": ("train --preset {ws}/none.json --out {ws}/o", "none.json"),
     "preset not JSON": ("train --preset {ws}/not_json.json --out {ws}/o", "not_json.json"),
@@ -93,6 +105,7 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "npz of the wrong shape": ("eval --images {ws}/flat.npz --dataset mnist --n 4", "flat.npz"),
     "images of non-images": ("eval --images {ws}/texts --dataset mnist", "texts"),
     "classifier for a dataset without one": ("classifier train --dataset stl10", "stl10"),
+    "classifier file corrupt": ("eval --images {ws}/good.npz --dataset mnist --n 4", "unreadable classifier"),
     "unknown dataset to download": ("data download imagenet --data-dir {ws}/dl", "imagenet"),
 }
 
@@ -100,6 +113,8 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_refused_with_one_line_and_nothing_changed(ws, capsys, data_dir, name, monkeypatch):
     monkeypatch.setenv("GANBENCH_DATA", str(data_dir))
+    if "classifier file" in name:
+        monkeypatch.setenv("GANBENCH_CACHE", str(ws / "cache"))
     argv, fragment = CASES[name]
     before = tree(ws)
     try:

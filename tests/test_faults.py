@@ -247,3 +247,45 @@ def test_kill_9_at_random_moments_then_resume_ends_with_the_same_weights(tmp_pat
     done = train(out, data_dir, *args, "--resume")
     assert done.returncode == 0, done.stderr
     assert_same_weights(straight_run(tmp_path, data_dir, steps, backend), out)
+
+
+EIO_ON_PNG = """
+import errno, os, runpy, sys
+real_fsync = os.fsync
+def failing_fsync(fd):
+    if ".png." in os.readlink(f"/proc/self/fd/{fd}"):  # the temporary file of a grid
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+    return real_fsync(fd)
+os.fsync = failing_fsync
+sys.argv = ["ganbench", *sys.argv[1:]]
+runpy.run_module("ganbench", run_name="__main__")
+"""
+
+
+def test_an_io_error_writing_a_grid_stops_cleanly(tmp_path, data_dir):
+    """EIO while a sample grid is written (os.fsync patched in the training process to fail for
+    PNGs): one line naming the grid, exit 2, no temporary file; the checkpoint of the same step is
+    written only after the grid, so `latest` is the step before and resuming works."""
+    out = tmp_path / "run"
+    assert train(out, data_dir, "--steps", "2", "--checkpoint-every", "1").returncode == 0
+    args = train_args(out, data_dir, "--steps", "4", "--checkpoint-every", "1", "--sample-every", "1", "--resume")
+    failed = subprocess.run([sys.executable, "-c", EIO_ON_PNG, *args[3:]], capture_output=True, text=True,
+                            timeout=WAIT_S, env=ONE_THREAD)
+    assert failed.returncode == 2, failed.stderr
+    (line,) = ganbench_lines(failed.stderr)
+    assert line == f"ganbench: error: {out / 'samples' / 'step_0000003.png'} {os.strerror(errno.EIO)}"
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    assert checkpoint.load(out).meta["step"] == 2
+    resumed = train(out, data_dir, "--steps", "4", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(straight_run(tmp_path, data_dir, 4), out)
+
+
+def test_a_log_line_torn_by_a_crash_is_skipped_on_resume(tmp_path, data_dir):
+    out = tmp_path / "run"
+    assert train(out, data_dir, "--steps", "2", "--checkpoint-every", "1").returncode == 0
+    with (out / "log.jsonl").open("a") as log:
+        log.write('{"step": 3, "d_lo')  # the disk filled mid-line
+    resumed = train(out, data_dir, "--steps", "3", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
