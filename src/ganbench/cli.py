@@ -135,14 +135,15 @@ OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "wid
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
                  "ema_decay", "ema_start", "hflip", "ortho_reg")
-# What --resume may change: how long and how often, and the backend (checkpoints are portable).
-def config_from_args(args, base: TrainConfig) -> tuple[TrainConfig, dict]:
-    """(base with the options the user gave, those changes)."""
+
+
+def config_from_args(args, base: TrainConfig) -> TrainConfig:
+    """base with the options the user gave."""
     changes = {}
     if args.lr is not None:
         changes["lr_g"] = changes["lr_d"] = args.lr
     changes.update({field: getattr(args, field) for field in OPTION_FIELDS if getattr(args, field) is not None})
-    return base.replace(**changes), changes
+    return base.replace(**changes)
 
 
 def cmd_train(args) -> int:
@@ -151,14 +152,14 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.preset:
             raise GanbenchError("--resume continues the run's saved config; drop --preset")
-        out = args.out or default_run_dir(config_from_args(args, TrainConfig())[0])
+        out = args.out or default_run_dir(config_from_args(args, TrainConfig()))
         saved = loop.saved_config(out)
         if args.backend not in (None, saved.backend) and args.mode is None:
             saved = saved.replace(mode="default")  # the other backend's own default, not this one's mode
-        config, _ = config_from_args(args, saved)  # loop.train refuses a changed recipe
+        config = config_from_args(args, saved)  # loop.train refuses a changed recipe
     else:
         base = apply_preset(TrainConfig(), args.preset) if args.preset else TrainConfig()
-        config, _ = config_from_args(args, base)
+        config = config_from_args(args, base)
         out = args.out or default_run_dir(config)
     config.validate()
     time_limit_s = None if args.time_limit is None else args.time_limit * 60

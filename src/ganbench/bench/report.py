@@ -125,7 +125,7 @@ def markdown(result: dict) -> str:
     for r in measured:
         lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['median_step_s']:.3f} | "
                      + " | ".join(f"{r['phases_s'][p]:.3f}" if p in r["phases_s"] else "-" for p in PHASES)
-                     + f" | {sum(r['phases_s'].values()):.3f} |")
+                     + (f" | {sum(r['phases_s'].values()):.3f} |" if set(r["phases_s"]) == set(PHASES) else " | - |"))
     lines += ["", *comparisons(result["rows"]), ""]
     lines.append(
         "Each row ran in a fresh process on the preset's data, from the same init, data order and noise in both "
