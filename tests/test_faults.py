@@ -1,10 +1,12 @@
-"""Faults injected for real: signals to a training process, a time limit, corrupt checkpoints on
-disk, a second process on the same run, a write that fails (RLIMIT_FSIZE). Each ends with nothing
-lost: a loadable checkpoint, one line on stderr, the documented exit code, and an exact resume.
+"""Faults injected for real: signals to a training process, a time limit, kill -9 at random
+moments, corrupt checkpoints on disk, a second process on the same run, writes that fail
+(RLIMIT_FSIZE, EIO), a torn log line. Each ends with nothing lost: a loadable checkpoint, one line
+on stderr, the documented exit code, and an exact resume.
 
 Every wait on a process is bounded; every process started is killed if a test fails. Runs that are
-compared bit for bit all run as processes with one thread each: two threads on a loaded CPU have
-been seen to round differently from one run to the next (oneDNN), which Adam's first steps amplify."""
+compared bit for bit all run as processes with one thread each: with two threads on a loaded
+2-core machine, an in-process run and a subprocess were once seen to differ in the last bits
+(cause not pinned down), which Adam's first steps amplify."""
 
 import errno
 import json
