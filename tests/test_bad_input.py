@@ -4,6 +4,7 @@ changed or removed)."""
 
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
@@ -130,3 +131,30 @@ def test_bad_input_is_refused_with_one_line_and_nothing_changed(ws, capsys, data
 
 def test_there_are_at_least_25_cases():
     assert len(CASES) >= 25
+
+
+def test_a_read_only_out_is_refused(tmp_path, capsys, data_dir):
+    """Skipped where permissions do not bind (root with CAP_DAC_OVERRIDE, as in CI); runs as a
+    user, or as root without that capability (setpriv --bounding-set -dac_override ...)."""
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    if not _write_fails(out):
+        out.chmod(0o755)
+        pytest.skip("this process writes into read-only directories (root)")
+    try:
+        code = main(["train", "--out", str(out / "run"), "--steps", "1", "--data-dir", str(data_dir), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "Permission denied" in err, err
+        assert list(out.iterdir()) == []
+    finally:
+        out.chmod(0o755)
+
+
+def _write_fails(folder) -> bool:
+    try:
+        (folder / "probe").write_text("x")
+    except PermissionError:
+        return True
+    (folder / "probe").unlink()
+    return False

@@ -48,8 +48,11 @@ class RunLogger:
     def log(self, step: int, scalars: dict) -> None:
         elapsed = self.elapsed_before + time.perf_counter() - self.started
         record = {"step": step, "time": round(time.time(), 3), "elapsed_s": round(elapsed, 3), **scalars}
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        try:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        except OSError as exc:  # a full disk: name the log, as atomic writes name their file
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, step)
