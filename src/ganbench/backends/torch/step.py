@@ -245,7 +245,7 @@ class GAN(DCallKeying):
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
-        """The parts of an alternating training step (PHASES of ganbench.bench), each a zero-argument
+        """The parts of an alternating training step (STEP_PARTS), each a zero-argument
         callable ending with a host sync, for `ganbench bench`. Run once each, in order, they are
         the step: the G forwards of the D updates' fakes (without the last one when the G update
         reuses it), the n_dis D updates (penalty and Adam included), the G update (its G forward,
