@@ -171,8 +171,8 @@ def cmd_train(args) -> int:
 
 def add_generator_options(p) -> None:
     """How a checkpoint's generator samples (sample and eval)."""
-    p.add_argument("--truncation", type=positive_float, help="the truncation trick: noise elements outside "
-                   "[-T, T] are redrawn (keyed, so both backends draw the same); default none")
+    p.add_argument("--truncation", type=positive_float, default=0.0, metavar="T", help="the truncation trick: "
+                   "noise elements outside [-T, T] are redrawn (keyed, so both backends draw the same); default none")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even when the checkpoint holds "
                    "its moving average (G_ema, which is used by default)")
     p.add_argument("--standing-stats", type=non_negative_int, default=0, metavar="N",
@@ -219,7 +219,7 @@ def cmd_sample(args) -> int:
         raise GanbenchError(f"--out must name a {' or '.join(suffixes)} file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation or 0.0,
+    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation,
                   standing_stats=args.standing_stats)
     if args.classes:
         path = sampling.class_grid(args.checkpoint, args.backend, args.n or 10, **common)
@@ -322,7 +322,7 @@ def cmd_eval(args) -> int:
         gan, spec, meta = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
         dataset = args.dataset or meta["config"]["dataset"]
         source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed,
-                  "generator": generator_name(gan), "truncation": args.truncation or 0.0,
+                  "generator": generator_name(gan), "truncation": args.truncation,
                   "standing_stats": args.standing_stats}
     elif args.truncation or args.standing_stats or args.no_ema:
         raise GanbenchError("--truncation, --standing-stats and --no-ema choose how a --checkpoint samples; "
@@ -333,7 +333,7 @@ def cmd_eval(args) -> int:
         dataset, source = args.dataset, {"images": str(args.images)}
     extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
     if args.checkpoint is not None:
-        images, labels = ev.generated_images(gan, spec, args.n, args.seed, args.truncation or 0.0)
+        images, labels = ev.generated_images(gan, spec, args.n, args.seed, args.truncation)
     else:
         images, labels = ev.load_images(args.images), None
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor, labels)

@@ -1,9 +1,20 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never a mix."""
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def naming_errors(path):
+    """An OSError raised inside names `path`, the file being written (not a temporary file, or no
+    file at all, as a failed write() reports), so the one error line says which file failed."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def default_file_mode() -> int:
@@ -19,14 +30,13 @@ def atomic_write(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            os.fchmod(f.fileno(), default_file_mode())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # a full disk or a failed write names the file it was writing, not the temp file
-        raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        with naming_errors(path):
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                os.fchmod(f.fileno(), default_file_mode())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)

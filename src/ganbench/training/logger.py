@@ -4,7 +4,7 @@ import json
 import time
 from pathlib import Path
 
-from ganbench.fileio import atomic_write
+from ganbench.fileio import atomic_write, naming_errors
 
 LOG_FILE = "log.jsonl"
 TB_DIR = "tb"
@@ -48,11 +48,9 @@ class RunLogger:
     def log(self, step: int, scalars: dict) -> None:
         elapsed = self.elapsed_before + time.perf_counter() - self.started
         record = {"step": step, "time": round(time.time(), 3), "elapsed_s": round(elapsed, 3), **scalars}
-        try:
+        with naming_errors(self.path):  # a full disk
             self.file.write(json.dumps(record) + "\n")
             self.file.flush()
-        except OSError as exc:  # a full disk: name the log, as atomic writes name their file
-            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
         if self.writer is not None:
             for name, value in scalars.items():
                 self.writer.add_scalar(name, value, step)
