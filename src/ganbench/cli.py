@@ -433,6 +433,34 @@ def cmd_bench(args) -> int:
     return 1 if failed else 0
 
 
+def add_plot(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="compare runs' curves in one figure",
+        description="Draw the curves of one or more runs from their log.jsonl, one line per run labelled by its "
+        "backend, mode and precision: the losses (smoothed, raw values faint), img/s and every eval/<metric> "
+        "(KID and the score with their spread shaded), against steps or training seconds. Needs matplotlib "
+        "(pip install 'ganbench[plot]').",
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run directories (as written by train)")
+    p.add_argument("--out", type=Path, required=True, help="the figure: a .png or .svg file")
+    p.add_argument("--x", default="steps", choices=("steps", "seconds"), help="x axis: G steps, or the wall-clock "
+                   "seconds the run has trained (summed across resumes); default steps")
+    p.add_argument("--metrics", help="comma-separated subset of what the runs log (e.g. d_loss,g_loss,eval/fid); "
+                   "default: all")
+    p.add_argument("--smoothing", type=float, default=0.6, help="TensorBoard-style smoothing weight of the losses, "
+                   "in [0, 1); default 0.6")
+    p.set_defaults(func=cmd_plot)
+
+
+def cmd_plot(args) -> int:
+    from ganbench.plot import plot_runs
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    print(f"wrote {plot_runs(args.runs, args.out, args.x, metrics, args.smoothing)}")
+    return 0
+
+
 def build_parser() -> Parser:
     parser = Parser(
         prog="ganbench",
@@ -446,6 +474,7 @@ def build_parser() -> Parser:
     add_classifier(sub)
     add_eval(sub)
     add_bench(sub)
+    add_plot(sub)
     return parser
 
 

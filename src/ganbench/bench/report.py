@@ -7,13 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm.auto import tqdm
 
+from ganbench import figures
 from ganbench.bench.measure import machine
 from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write, write_json
-from ganbench.images import save_png
 from ganbench.training.inputs import STEP_PARTS
 
 COLUMNS = ("preset", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
@@ -51,6 +50,7 @@ def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Pat
         timeout: float = 900, width: float = 0.0) -> dict:
     """batch_sizes: [0] keeps each preset's own batch size; width 0 each preset's own width."""
     out = check_empty(out)
+    figures.pyplot()  # refused before measuring, not after, when the figure cannot be drawn
     configs = [
         {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
          "data_dir": str(data_dir) if data_dir else None, "width": width}
@@ -61,31 +61,11 @@ def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Pat
     result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "rows": rows}
     write_json(out / "bench.json", result)
     atomic_write(out / "report.md", markdown(result).encode())
-    save_png(bar_chart(result["rows"]), out / PLOT)
+    figures.save(figures.bench_figure(result["rows"]), out / PLOT, (out / PLOT).with_suffix(".svg"))
     return result
 
 
-PLOT = "img_per_s.png"
-BAR_COLOURS = {"torch": (238, 76, 44), "tf": (255, 143, 0)}
-
-
-def bar_chart(rows: list, width: int = 720, bar: int = 22) -> np.ndarray:
-    """Horizontal bars of img/s, one per measured configuration, labelled; uint8 HxWx3."""
-    from PIL import Image, ImageDraw
-
-    measured = [r for r in rows if "error" not in r]
-    top = max((r["img_per_s"] for r in measured), default=1.0)
-    image = Image.new("RGB", (width, 30 + bar * max(len(measured), 1) + 10), "white")
-    draw = ImageDraw.Draw(image)
-    draw.text((10, 8), "training img/s (higher is better)", fill="black")
-    label_w, max_bar = 300, width - 300 - 70
-    for i, r in enumerate(measured):
-        y = 30 + i * bar
-        draw.text((10, y + 5), f"{r['preset']} {r['backend']} {r['mode']} b{r['batch_size']}", fill="black")
-        length = max(1, int(max_bar * r["img_per_s"] / top))
-        draw.rectangle([label_w, y + 3, label_w + length, y + bar - 3], fill=BAR_COLOURS.get(r["backend"], (90, 90, 90)))
-        draw.text((label_w + length + 6, y + 5), f"{r['img_per_s']:.0f}", fill="black")
-    return np.asarray(image)
+PLOT = "img_per_s.png"  # and img_per_s.svg
 
 
 def markdown(result: dict) -> str:
@@ -161,6 +141,7 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
                 timeout: float = 3600) -> dict:
     """Each (preset, backend, mode) trains for `minutes` in a fresh process, scored `evals` times."""
     out = check_empty(out)
+    figures.pyplot()
     configs = [{"preset": p, "backend": b, "mode": m, "seconds": minutes * 60, "evals": evals, "eval_n": eval_n,
                 "data_dir": str(data_dir) if data_dir else None} for p, b, m in combinations(presets, backends, modes)]
     started = time.time()
@@ -168,41 +149,10 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
     result = {"machine": machine(), "started": started, "wall_s": time.time() - started, "runs": runs}
     write_json(out / "quality.json", result)
     for preset in presets:
-        save_png(line_chart([r for r in runs if r["preset"] == preset and "error" not in r], preset),
-                 out / f"quality-{preset}.png")
+        figure = figures.quality_figure([r for r in runs if r["preset"] == preset and "error" not in r], preset)
+        figures.save(figure, out / f"quality-{preset}.png", out / f"quality-{preset}.svg")
     atomic_write(out / "quality.md", quality_markdown(result, presets).encode())
     return result
-
-
-LINE_COLOURS = [(238, 76, 44), (255, 143, 0), (60, 110, 200), (40, 160, 90), (140, 70, 170), (90, 90, 90)]
-
-
-def line_chart(runs: list, title: str, width: int = 640, height: int = 400) -> np.ndarray:
-    """Classifier FD against training seconds, one line per run, legend at the top right."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    left, top, right, bottom = 60, 30, width - 20, height - 40
-    points = [(p["seconds"], p["fid"]) for r in runs for p in r["curve"]]
-    x_max = max((x for x, _ in points), default=1.0) or 1.0
-    y_max = max((y for _, y in points), default=1.0) * 1.05 or 1.0
-    to_xy = lambda x, y: (left + (right - left) * x / x_max, bottom - (bottom - top) * y / y_max)  # noqa: E731
-    draw.text((left, 8), f"{title}: classifier FD (lower is better) vs training seconds", fill="black")
-    draw.line([(left, top), (left, bottom), (right, bottom)], fill="black")
-    for i in range(5):
-        x, y = x_max * i / 4, y_max * i / 4
-        draw.text((to_xy(x, 0)[0] - 10, bottom + 6), f"{x:.0f}", fill="black")
-        draw.text((8, to_xy(0, y)[1] - 6), f"{y:.0f}", fill="black")
-    draw.text(((left + right) // 2 - 30, height - 16), "seconds", fill="black")
-    for i, r in enumerate(runs):
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
-        xy = [to_xy(p["seconds"], p["fid"]) for p in r["curve"]]
-        draw.line(xy, fill=colour, width=2)
-        for x, y in xy:
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        draw.text((right - 170, top + 4 + 14 * i), f"{r['backend']} {r['mode']} ({r['steps']} steps)", fill=colour)
-    return np.asarray(image)
 
 
 def quality_markdown(result: dict, presets) -> str:

@@ -1,0 +1,31 @@
+"""Redraw the recorded benchmark figures (PNG and SVG) from their JSON, without re-running anything.
+
+    python benchmarks/redraw_figures.py        # needs ganbench[plot]
+"""
+
+import json
+from pathlib import Path
+
+from ganbench import figures
+
+RESULTS = Path(__file__).parent / "results"
+BENCH = {"bench-cpu.json": "img_per_s", "bench-cpu-session5.json": "img_per_s-session5",
+         "bench-models-w025.json": "img_per_s-models-w025"}
+QUALITY = {"quality.json": "quality"}  # one figure per preset: quality-<preset>
+
+
+def main() -> None:
+    for source, stem in BENCH.items():
+        rows = json.loads((RESULTS / source).read_text())["rows"]
+        for path in figures.save(figures.bench_figure(rows), RESULTS / f"{stem}.png", RESULTS / f"{stem}.svg"):
+            print(f"wrote {path}")
+    for source, stem in QUALITY.items():
+        runs = [r for r in json.loads((RESULTS / source).read_text())["runs"] if "error" not in r]
+        for preset in dict.fromkeys(r["preset"] for r in runs):
+            figure = figures.quality_figure([r for r in runs if r["preset"] == preset], preset)
+            for path in figures.save(figure, RESULTS / f"{stem}-{preset}.png", RESULTS / f"{stem}-{preset}.svg"):
+                print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
