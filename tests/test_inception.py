@@ -1,6 +1,8 @@
 """The Inception path, tested with a small registered stand-in extractor (no download), and with
 the real weights only where the file is present."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -72,8 +74,9 @@ def test_missing_weights_say_which_file_goes_where(tmp_path, monkeypatch):
     with pytest.raises(GanbenchError) as err:
         inception.TorchFidelityExtractor()
     assert str(err.value) == (
-        f"Inception weights not found at {tmp_path}/inception/weights-inception-2015-12-05-6726825d.pth: "
-        "put torch-fidelity's weights-inception-2015-12-05-6726825d.pth there or pass --inception-weights PATH"
+        f"Inception weights not found at {tmp_path}/inception/weights-inception-2015-12-05-6726825d.pth: run "
+        "`ganbench data download inception` (or eval --download), or put torch-fidelity's "
+        "weights-inception-2015-12-05-6726825d.pth there, or pass --inception-weights PATH"
     )
 
 
@@ -91,6 +94,77 @@ def test_cli_reports_missing_weights_in_one_line(tmp_path, monkeypatch, capsys):
                  "--n", "10"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Inception weights not found" in err
+
+
+class NamedLikeInception(StandIn):
+    """The stand-in under the names of torch-fidelity's Inception outputs, so that the default
+    extractor's feature choice reads it."""
+
+    @staticmethod
+    def get_provided_features_list():
+        return (inception.FEATURES, inception.LOGITS)
+
+
+@pytest.fixture
+def published(weights, tmp_path, monkeypatch):
+    """The stand-in's weights served on 127.0.0.1 under the published file name, recorded as the
+    published digest; the extractor named like Inception; a private cache. Yields the base URL."""
+    from test_data import serve
+
+    if "ganbench-test-inception-names" not in FEATURE_EXTRACTORS_REGISTRY:
+        register_feature_extractor("ganbench-test-inception-names", NamedLikeInception)
+    monkeypatch.setattr(inception, "EXTRACTOR", "ganbench-test-inception-names")
+    digest = inception.sha256_file(weights)
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", digest[:8])
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256", digest)
+    monkeypatch.setenv("GANBENCH_CACHE", str(tmp_path / "cache"))
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / inception.WEIGHTS_FILE).write_bytes(weights.read_bytes())
+    with serve(served) as url:
+        monkeypatch.setattr(inception, "WEIGHTS_URL", url + inception.WEIGHTS_FILE)
+        yield url
+
+
+def test_data_download_inception_stores_the_checked_file(published, weights, tmp_path, capsys):
+    from ganbench.cli import main
+
+    assert main(["data", "download", "inception", "--base-url", published]) == 0
+    stored = inception.default_weights_path()
+    assert capsys.readouterr().out == f"ready: {stored}\n"
+    assert stored.read_bytes() == weights.read_bytes()
+    assert [p.name for p in stored.parent.iterdir()] == [inception.WEIGHTS_FILE]  # no temporary file left
+    (tmp_path / "served" / inception.WEIGHTS_FILE).unlink()  # a verified copy is not fetched again
+    assert main(["data", "download", "inception", "--base-url", published]) == 0
+
+
+@pytest.mark.parametrize("wrong", ["prefix", "full digest"])
+def test_download_failing_the_digest_keeps_nothing(published, monkeypatch, capsys, wrong):
+    from ganbench.cli import main
+
+    if wrong == "prefix":
+        monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", "6726825d")
+    else:
+        monkeypatch.setattr(inception, "WEIGHTS_SHA256", "0" * 64)
+    assert main(["data", "download", "inception", "--base-url", published]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the (transient) progress bar
+    assert err == f"ganbench: error: download of {published}{inception.WEIGHTS_FILE} failed its checksum: nothing was kept"
+    assert not list(inception.default_weights_path().parent.iterdir())
+
+
+def test_eval_download_fetches_on_first_use_then_evaluates(published, tmp_path, data_dir, capsys):
+    from ganbench.cli import main
+
+    images, _ = data.load("mnist", "test", data_dir)
+    np.savez(tmp_path / "x.npz", images=images[:200])
+    args = ["eval", "--images", str(tmp_path / "x.npz"), "--dataset", "mnist", "--features", "inception",
+            "--n", "200", "--metrics", "fid", "--out", str(tmp_path / "e.json")]
+    assert main(args) == 2  # without --download: missing, one line
+    assert "Inception weights not found" in capsys.readouterr().err
+    assert main(args + ["--download"]) == 0
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["protocol"]["extractor_sha256"] == inception.WEIGHTS_SHA256
+    assert result["metrics"]["fid"] > 0 and inception.default_weights_path().is_file()
 
 
 @pytest.mark.skipif(not inception.default_weights_path().is_file(), reason="real Inception weights not in the cache")

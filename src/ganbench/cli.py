@@ -236,18 +236,26 @@ def add_data(sub) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True, parser_class=Parser)
     dl = dsub.add_parser(
         "download",
-        help="download a dataset with checksum checks",
+        help="download a dataset, or the Inception weights, with checksum checks",
         description="Download a dataset from its canonical mirror into <data-dir>/<name>/, "
-        "verifying each file by md5 (or the sha256 of its payload) and writing it atomically.",
+        "verifying each file by md5 (or the sha256 of its payload) and writing it atomically; or, with "
+        "'inception', torch-fidelity's Inception-v3 weights (92 MB) into <cache>/inception/, sha256-checked.",
     )
     dl.add_argument("dataset", help="mnist, fashion-mnist, cifar10 (162 MB) or stl10 (2.5 GB); archives are "
-                    "md5-checked, extracted and deleted")
+                    "md5-checked, extracted and deleted. Or inception: the weights of --features inception")
     dl.add_argument("--data-dir", help="dataset root; default $GANBENCH_DATA, else ~/.cache/ganbench/data")
-    dl.add_argument("--base-url", help="mirror to use instead of the canonical one")
+    dl.add_argument("--base-url", help="mirror (a folder URL) to use instead of the canonical one")
     dl.set_defaults(func=cmd_download)
 
 
 def cmd_download(args) -> int:
+    if args.dataset == "inception":
+        from ganbench.metrics.inception import download_weights
+
+        if args.data_dir:
+            raise GanbenchError("the Inception weights go to the cache ($GANBENCH_CACHE), not --data-dir")
+        print(f"ready: {download_weights(base_url=args.base_url)}")
+        return 0
     from ganbench.data.download import download
 
     print(f"ready: {download(args.dataset, args.data_dir, args.base_url)}")
@@ -305,6 +313,8 @@ def add_eval(sub) -> None:
                    help="feature space: the dataset's classifier (offline), or Inception-v3 via torch-fidelity; default classifier")
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
+    p.add_argument("--download", action="store_true", help="--features inception: fetch the weights (92 MB, "
+                   "sha256-checked) first when they are missing, as `ganbench data download inception` does")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
     add_generator_options(p)
     add_data_options(p)
@@ -331,7 +341,9 @@ def cmd_eval(args) -> int:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
         dataset, source = args.dataset, {"images": str(args.images)}
-    extractor = feature_extractor(args.features, dataset, args.inception_weights)  # fails before sampling
+    if args.download and args.features != "inception":
+        raise GanbenchError("--download fetches the Inception weights: it goes with --features inception")
+    extractor = feature_extractor(args.features, dataset, args.inception_weights, args.download)  # before sampling
     if args.checkpoint is not None:
         images, labels = ev.generated_images(gan, spec, args.n, args.seed, args.truncation)
     else:
@@ -352,11 +364,11 @@ def beside(origin: Path, name: str) -> Path:
     return (origin if origin.is_dir() else origin.parent) / name
 
 
-def feature_extractor(kind: str, dataset: str, inception_weights):
+def feature_extractor(kind: str, dataset: str, inception_weights, download: bool = False):
     if kind == "inception":
         from ganbench.metrics.inception import TorchFidelityExtractor
 
-        return TorchFidelityExtractor(weights=inception_weights)
+        return TorchFidelityExtractor(weights=inception_weights, download=download)
     from ganbench.data import get_dataset
     from ganbench.metrics.classifier import load_classifier
 

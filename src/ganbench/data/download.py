@@ -62,7 +62,7 @@ def fetch(url: str, dest: Path, accept, timeout: float = 60.0) -> None:
             out.flush()
             os.fsync(out.fileno())
         if not accept(tmp, md5.hexdigest()):
-            raise GanbenchError(f"download of {url} failed its checksum (md5 {md5.hexdigest()})")
+            raise GanbenchError(f"download of {url} failed its checksum: nothing was kept")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

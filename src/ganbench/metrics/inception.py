@@ -1,10 +1,11 @@
 """Standard Inception metrics through torch-fidelity's TF-ported Inception-v3 (optional extra).
 
-The weights are never downloaded at run time: they come from --inception-weights PATH or the
-cache (<cache>/inception/<WEIGHTS_FILE>), and their sha256 is checked before they are loaded.
-torch-fidelity unpickles the .pth file (torch.load without weights_only), so only a file whose
-digest matches is ever handed to it. The published file name carries the first 8 hex digits of
-its sha256 (torch.hub's convention); that prefix is what can be checked offline.
+The weights come from --inception-weights PATH or the cache (<cache>/inception/<WEIGHTS_FILE>),
+fetched there only when asked (`ganbench data download inception`, `eval --download`), and
+their sha256 is checked before they are loaded: torch-fidelity unpickles the .pth file
+(torch.load without weights_only), so only a file whose digest matches is ever handed to it.
+The published file name carries the first 8 hex digits of its sha256 (torch.hub's convention);
+the full digest is checked too where it is recorded (WEIGHTS_SHA256).
 """
 
 import hashlib
@@ -18,6 +19,10 @@ from ganbench.metrics.classifier import cache_dir
 EXTRACTOR = "inception-v3-compat"
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256_PREFIX = "6726825d"
+# torch-fidelity's release asset; it publishes no full digest, and none could be computed here
+# (no network), so only the prefix is checked until a full one is recorded.
+WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + WEIGHTS_FILE
+WEIGHTS_SHA256 = None
 FEATURES, LOGITS = "2048", "logits_unbiased"
 
 
@@ -33,32 +38,57 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def checked_weights(path=None, expected_prefix: str = WEIGHTS_SHA256_PREFIX) -> tuple[Path, str]:
-    """(path, sha256) of verified Inception weights, or one clear error saying where to put them."""
+def digest_matches(digest: str, expected_prefix: str | None = None) -> bool:
+    """The sha256 of the published weights: the file name's prefix, and the full digest where known."""
+    if expected_prefix is not None:  # a stand-in extractor's own weights
+        return digest.startswith(expected_prefix)
+    return digest.startswith(WEIGHTS_SHA256_PREFIX) and WEIGHTS_SHA256 in (None, digest)
+
+
+def checked_weights(path=None, expected_prefix: str | None = None) -> tuple[Path, str]:
+    """(path, sha256) of verified Inception weights, or one clear error saying how to get them."""
     path = Path(path) if path else default_weights_path()
     if not path.is_file():
         raise GanbenchError(
-            f"Inception weights not found at {path}: put torch-fidelity's {WEIGHTS_FILE} there "
-            "or pass --inception-weights PATH"
+            f"Inception weights not found at {path}: run `ganbench data download inception` (or eval "
+            f"--download), or put torch-fidelity's {WEIGHTS_FILE} there, or pass --inception-weights PATH"
         )
     digest = sha256_file(path)
-    if not digest.startswith(expected_prefix):
-        raise GanbenchError(f"{path}: sha256 {digest[:16]}... does not match the Inception weights ({expected_prefix}...)")
+    if not digest_matches(digest, expected_prefix):
+        raise GanbenchError(f"{path}: sha256 {digest[:16]}... does not match the Inception weights "
+                            f"({expected_prefix or WEIGHTS_SHA256_PREFIX}...)")
     return path, digest
+
+
+def download_weights(dest=None, base_url: str | None = None) -> Path:
+    """The weights at `dest` (default: the cache), fetched from torch-fidelity's release (or the
+    folder `base_url`) unless a verified copy is there; written atomically, sha256-checked."""
+    from ganbench.data.download import fetch
+
+    dest = Path(dest) if dest else default_weights_path()
+    if dest.is_file() and digest_matches(sha256_file(dest)):
+        return dest
+    url = base_url.rstrip("/") + "/" + WEIGHTS_FILE if base_url else WEIGHTS_URL
+    fetch(url, dest, lambda path, md5: digest_matches(sha256_file(path)))
+    return dest
 
 
 class TorchFidelityExtractor:
     """Any feature extractor in torch-fidelity's registry, behind the Classifier interface:
-    run(uint8 NHWC) -> (features float64 [N, D], class probabilities float64 [N, C])."""
+    run(uint8 NHWC) -> (features float64 [N, D], class probabilities float64 [N, C]).
+    download: fetch the Inception weights to `weights` (default: the cache) when missing."""
 
-    def __init__(self, name: str = EXTRACTOR, weights=None, features: str = FEATURES, logits: str = LOGITS,
-                 expected_prefix: str = WEIGHTS_SHA256_PREFIX):
+    def __init__(self, name: str | None = None, weights=None, features: str = FEATURES, logits: str = LOGITS,
+                 expected_prefix: str | None = None, download: bool = False):
         try:
             from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
         except ImportError:
             raise GanbenchError("Inception metrics need torch-fidelity: pip install 'ganbench[metrics]'") from None
+        name = name or EXTRACTOR
         if name not in FEATURE_EXTRACTORS_REGISTRY:
             raise GanbenchError(f"unknown feature extractor {name!r}")
+        if download:  # after the import check: nothing is fetched for an extractor that cannot run
+            weights = download_weights(weights)
         path, digest = checked_weights(weights, expected_prefix)
         self.names = (features, logits)
         self.net = FEATURE_EXTRACTORS_REGISTRY[name](
