@@ -27,10 +27,11 @@ def rows_for(dataset: str, runs: list) -> list:
              **ev.evaluate(images[-N:], dataset, N, "test", classifier=classifier)}]
     for run in runs:
         config = json.loads((run / "config.json").read_text())
-        gan, spec, meta = load_generator(run, config["backend"])
-        fake, labels = ev.generated_images(gan, spec, N, seed=0)
+        generator = load_generator(run, config["backend"])
+        fake, labels = ev.generated_images(generator.gan, generator.spec, N, seed=0)
         result = ev.evaluate(fake, dataset, N, "test", classifier=classifier, labels=labels)
-        rows.append({"dataset": dataset, "source": f"{config['model']}, {config['backend']}, {meta['step']} steps", **result})
+        rows.append({"dataset": dataset, "source": f"{config['model']}, {config['backend']}, {generator.step} steps",
+                     **result})
     return rows
 
 

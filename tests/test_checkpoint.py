@@ -10,7 +10,8 @@ from ganbench import checkpoint
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
-from ganbench.sampling import sample_grid
+from ganbench.images import save_grid
+from ganbench.sampling import load_generator
 from ganbench.training.inputs import StepInputs
 
 CONFIG = TrainConfig(steps=3)
@@ -57,7 +58,7 @@ def test_cross_backend_sampling_gives_the_same_png(tmp_path, spec, init_state, r
     checkpoint.save(tmp_path / "run", 3, state, CONFIG, spec, {"backend": writer})
     pngs = {}
     for backend in (writer, reader):
-        out = sample_grid(tmp_path / "run", backend, 16, seed=1, out=tmp_path / f"{backend}.png")
+        out = save_grid(load_generator(tmp_path / "run", backend).sample(16, seed=1), tmp_path / f"{backend}.png")
         pngs[backend] = np.asarray(Image.open(out), dtype=np.int16)
     assert pngs[writer].shape == (138, 138)  # 4 x 4 tiles of 32 px with 2 px borders, grayscale
     assert pngs[writer].std() > 10  # a real picture, not a blank

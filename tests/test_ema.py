@@ -66,8 +66,7 @@ def test_checkpoint_keeps_the_average_and_sampling_uses_it(ema_run):
     loaded = checkpoint.load(out).state
     assert np.array_equal(loaded["nets"]["G_ema"]["deconv1.weight"], state["nets"]["G_ema"]["deconv1.weight"])
     for backend in ("torch", "tf"):
-        ema_gan, _, _ = load_generator(out, backend)
-        raw_gan, _, _ = load_generator(out, backend, use_ema=False)
+        ema_gan, raw_gan = load_generator(out, backend).gan, load_generator(out, backend, use_ema=False).gan
         assert (generator_name(ema_gan), generator_name(raw_gan)) == ("ema", "raw")
         z = normal_noise(0, 94, (4, 100))
         assert not np.allclose(ema_gan.generate(z), raw_gan.generate(z), atol=1e-3)

@@ -10,7 +10,7 @@ from ganbench import __version__
 from ganbench.archs import ARCHS
 from ganbench.config import EPS_FORMS, LOSSES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
-from ganbench.presets import apply_preset, preset_names
+from ganbench.presets import preset_names
 from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 
 EXIT_BAD_INPUT = 2
@@ -137,31 +137,20 @@ OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "wid
                  "ema_decay", "ema_start", "hflip", "ortho_reg")
 
 
-def config_from_args(args, base: TrainConfig) -> TrainConfig:
-    """base with the options the user gave."""
-    changes = {}
-    if args.lr is not None:
-        changes["lr_g"] = changes["lr_d"] = args.lr
+def option_changes(args) -> dict:
+    """The TrainConfig fields the user gave as options."""
+    changes = {"lr_g": args.lr, "lr_d": args.lr} if args.lr is not None else {}
     changes.update({field: getattr(args, field) for field in OPTION_FIELDS if getattr(args, field) is not None})
-    return base.replace(**changes)
+    return changes
 
 
 def cmd_train(args) -> int:
+    from ganbench.api import resolve
     from ganbench.training import loop
 
-    if args.resume:
-        if args.preset:
-            raise GanbenchError("--resume continues the run's saved config; drop --preset")
-        out = args.out or default_run_dir(config_from_args(args, TrainConfig()))
-        saved = loop.saved_config(out)
-        if args.backend not in (None, saved.backend) and args.mode is None:
-            saved = saved.replace(mode="default")  # the other backend's own default, not this one's mode
-        config = config_from_args(args, saved)  # loop.train refuses a changed recipe
-    else:
-        base = apply_preset(TrainConfig(), args.preset) if args.preset else TrainConfig()
-        config = config_from_args(args, base)
-        out = args.out or default_run_dir(config)
-    config.validate()
+    if args.resume and args.preset:
+        raise GanbenchError("--resume continues the run's saved config; drop --preset")
+    config, out = resolve(args.preset, args.out, args.resume, **option_changes(args))
     time_limit_s = None if args.time_limit is None else args.time_limit * 60
     last = loop.train(config, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress,
                       time_limit_s=time_limit_s)
@@ -178,10 +167,6 @@ def add_generator_options(p) -> None:
     p.add_argument("--standing-stats", type=non_negative_int, default=0, metavar="N",
                    help="BigGAN's standing statistics: BatchNorm uses the average statistics of N training-mode "
                    "batches of the generator (the run's batch size) instead of its running averages; default 0: off")
-
-
-def default_run_dir(config: TrainConfig) -> Path:
-    return Path("runs") / f"{config.model}-{config.dataset}-{config.backend}"
 
 
 def add_sample(sub) -> None:
@@ -207,8 +192,9 @@ def add_sample(sub) -> None:
 
 
 def cmd_sample(args) -> int:
-    from ganbench.backends import get_backend
     from ganbench import sampling
+    from ganbench.backends import get_backend
+    from ganbench.images import save_gif, save_grid
 
     if args.classes and (args.interpolate or args.label is not None):
         raise GanbenchError("--classes draws every class: it takes neither --class nor --interpolate")
@@ -219,14 +205,15 @@ def cmd_sample(args) -> int:
         raise GanbenchError(f"--out must name a {' or '.join(suffixes)} file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    common = dict(seed=args.seed, out=out, use_ema=not args.no_ema, truncation=args.truncation,
-                  standing_stats=args.standing_stats)
+    generator = sampling.load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
     if args.classes:
-        path = sampling.class_grid(args.checkpoint, args.backend, args.n or 10, **common)
+        per_class = args.n or 10
+        path = save_grid(generator.sample_classes(per_class, args.seed, args.truncation), out, ncols=per_class)
     elif args.interpolate:
-        path = sampling.interpolation(args.checkpoint, args.backend, args.n or 10, label=args.label, **common)
+        frames = generator.interpolate(args.n or 10, args.seed, args.label, args.truncation)
+        path = save_gif(frames, out) if out.suffix.lower() == ".gif" else save_grid(frames, out, ncols=len(frames))
     else:
-        path = sampling.sample_grid(args.checkpoint, args.backend, args.n or 64, label=args.label, **common)
+        path = save_grid(generator.sample(args.n or 64, args.seed, args.label, args.truncation), out)
     print(f"wrote {path}")
     return 0
 
@@ -239,7 +226,7 @@ def add_data(sub) -> None:
         help="download a dataset, or the Inception weights, with checksum checks",
         description="Download a dataset from its canonical mirror into <data-dir>/<name>/, "
         "verifying each file by md5 (or the sha256 of its payload) and writing it atomically; or, with "
-        "'inception', torch-fidelity's Inception-v3 weights (92 MB) into <cache>/inception/, sha256-checked.",
+        "'inception', torch-fidelity's Inception-v3 weights into <cache>/inception/, sha256-checked.",
     )
     dl.add_argument("dataset", help="mnist, fashion-mnist, cifar10 (162 MB) or stl10 (2.5 GB); archives are "
                     "md5-checked, extracted and deleted. Or inception: the weights of --features inception")
@@ -313,8 +300,8 @@ def add_eval(sub) -> None:
                    help="feature space: the dataset's classifier (offline), or Inception-v3 via torch-fidelity; default classifier")
     p.add_argument("--inception-weights", type=Path,
                    help="Inception weights file (sha256-checked); default <cache>/inception/weights-inception-2015-12-05-6726825d.pth")
-    p.add_argument("--download", action="store_true", help="--features inception: fetch the weights (92 MB, "
-                   "sha256-checked) first when they are missing, as `ganbench data download inception` does")
+    p.add_argument("--download", action="store_true", help="--features inception: fetch the weights "
+                   "(sha256-checked) first when they are missing, as `ganbench data download inception` does")
     p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed of the samples; default 0")
     add_generator_options(p)
     add_data_options(p)
@@ -327,12 +314,12 @@ def cmd_eval(args) -> int:
 
     metrics = ev.parse_metrics(args.metrics)
     if args.checkpoint is not None:
-        from ganbench.sampling import generator_name, load_generator
+        from ganbench.sampling import load_generator
 
-        gan, spec, meta = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
-        dataset = args.dataset or meta["config"]["dataset"]
-        source = {"checkpoint": str(args.checkpoint), "step": meta["step"], "backend": gan.backend, "seed": args.seed,
-                  "generator": generator_name(gan), "truncation": args.truncation,
+        generator = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
+        dataset = args.dataset or generator.config.dataset
+        source = {"checkpoint": str(args.checkpoint), "step": generator.step, "backend": generator.backend,
+                  "seed": args.seed, "generator": generator.name, "truncation": args.truncation,
                   "standing_stats": args.standing_stats}
     elif args.truncation or args.standing_stats or args.no_ema:
         raise GanbenchError("--truncation, --standing-stats and --no-ema choose how a --checkpoint samples; "
@@ -341,11 +328,9 @@ def cmd_eval(args) -> int:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
         dataset, source = args.dataset, {"images": str(args.images)}
-    if args.download and args.features != "inception":
-        raise GanbenchError("--download fetches the Inception weights: it goes with --features inception")
-    extractor = feature_extractor(args.features, dataset, args.inception_weights, args.download)  # before sampling
+    extractor = ev.feature_extractor(args.features, dataset, args.inception_weights, args.download)  # before sampling
     if args.checkpoint is not None:
-        images, labels = ev.generated_images(gan, spec, args.n, args.seed, args.truncation)
+        images, labels = ev.generated_images(generator.gan, generator.spec, args.n, args.seed, args.truncation)
     else:
         images, labels = ev.load_images(args.images), None
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor, labels)
@@ -362,18 +347,6 @@ def cmd_eval(args) -> int:
 def beside(origin: Path, name: str) -> Path:
     """`name` in the folder `origin` names, or in the folder holding the file it names."""
     return (origin if origin.is_dir() else origin.parent) / name
-
-
-def feature_extractor(kind: str, dataset: str, inception_weights, download: bool = False):
-    if kind == "inception":
-        from ganbench.metrics.inception import TorchFidelityExtractor
-
-        return TorchFidelityExtractor(weights=inception_weights, download=download)
-    from ganbench.data import get_dataset
-    from ganbench.metrics.classifier import load_classifier
-
-    get_dataset(dataset)
-    return load_classifier(dataset)
 
 
 def add_bench(sub) -> None:

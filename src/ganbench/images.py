@@ -36,5 +36,13 @@ def save_png(image: np.ndarray, path) -> Path:
 
 
 def save_grid(images: np.ndarray, path, ncols: int | None = None) -> Path:
-    """Generator output (float NHWC in [-1, 1]) -> PNG grid."""
-    return save_png(make_grid(to_uint8(images), ncols), path)
+    """Generator output (float NHWC in [-1, 1]) or uint8 NHWC images -> a PNG grid, `ncols` wide."""
+    return save_png(make_grid(images if images.dtype == np.uint8 else to_uint8(images), ncols), path)
+
+
+def save_gif(frames: np.ndarray, path, milliseconds: int = 120) -> Path:
+    """uint8 NHWC frames -> a looping GIF, written atomically."""
+    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0)
+    return atomic_write(path, buffer.getvalue())

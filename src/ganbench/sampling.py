@@ -12,22 +12,59 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.ema import sampling_generator
 from ganbench.errors import GanbenchError
-from ganbench.images import save_grid, save_png, make_grid, to_uint8
+from ganbench.images import to_uint8
 from ganbench.rng import STREAM_SAMPLE, STREAM_STANDING, STREAM_TRUNCATION, keyed_rng, normal_noise
 
 
-def load_generator(checkpoint_path, backend_name: str | None = None, use_ema: bool = True, standing_stats: int = 0):
-    """A backend GAN restored from a checkpoint (weights only; optimiser state is not needed).
-    Without a backend name, the backend that trained it (`gan.backend` says which). It samples
-    with G's moving average when the checkpoint has one, unless use_ema is False; standing_stats
-    > 0: on BatchNorm statistics averaged over that many training-mode batches (ganbench.ema)."""
+class Generator:
+    """A checkpoint's generator in one backend. Its samples are uint8 NHWC numpy arrays drawn from
+    noise keyed on the seed, so both backends (and `ganbench sample`) draw the same images."""
+
+    def __init__(self, gan, spec, meta: dict):
+        self.gan, self.spec, self.meta = gan, spec, meta
+        self.config = TrainConfig.from_dict(meta["config"])
+
+    backend = property(lambda self: self.gan.backend, doc="torch or tf")
+    step = property(lambda self: self.meta["step"], doc="G updates the checkpoint had trained")
+    name = property(lambda self: generator_name(self.gan), doc='"ema" (the moving average) or "raw"')
+    num_classes = property(lambda self: self.spec.num_classes if self.spec.conditional else 0,
+                           doc="classes of a conditional G; 0 for an unconditional one")
+
+    def sample(self, n: int = 64, seed: int = 0, label: int | None = None, truncation: float = 0.0) -> np.ndarray:
+        """n images (all of class `label`; else classes 0, 1, ..., K-1 in turn for a conditional G)."""
+        labels = sample_labels(self.spec, n, label)
+        return to_uint8(sample_images(self.gan, self.spec, n, seed, labels=labels, truncation=truncation))
+
+    def sample_classes(self, per_class: int = 10, seed: int = 0, truncation: float = 0.0) -> np.ndarray:
+        """A conditional G's images in class order: `per_class` of class 0, then of class 1, ..."""
+        if not self.spec.conditional:
+            raise GanbenchError(f"{self.spec.arch} is not class-conditional: --classes needs a conditional model")
+        labels = np.repeat(np.arange(self.spec.num_classes), per_class)
+        return to_uint8(sample_images(self.gan, self.spec, len(labels), seed, labels=labels, truncation=truncation))
+
+    def interpolate(self, steps: int = 10, seed: int = 0, label: int | None = None,
+                    truncation: float = 0.0) -> np.ndarray:
+        """`steps` images along the spherical path between two latent points of the seed (the first
+        two samples `sample` draws); a conditional G draws class `label` (default 0)."""
+        ends = sample_noise(self.spec, 2, seed, 0, truncation)
+        z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps))
+        labels = sample_labels(self.spec, steps, 0 if label is None and self.spec.conditional else label)
+        return to_uint8(self.gan.generate(z, labels=labels))
+
+
+def load_generator(checkpoint_path, backend: str | None = None, use_ema: bool = True,
+                   standing_stats: int = 0) -> Generator:
+    """A checkpoint's generator (a .safetensors file, or a run directory: its latest), in `backend`
+    (default: the one that trained it); weights only, no optimiser state. It samples with G's
+    moving average when the checkpoint has one, unless use_ema is False; standing_stats > 0: on
+    BatchNorm statistics averaged over that many training-mode batches (ganbench.ema)."""
     state, meta, _, spec = checkpoint.load(checkpoint_path)
     config = TrainConfig.from_dict(meta["config"])
-    gan = get_backend(backend_name or config.backend).GAN(spec, {"nets": state["nets"]}, config)
+    gan = get_backend(backend or config.backend).GAN(spec, {"nets": state["nets"]}, config)
     gan.use_ema = use_ema
     if standing_stats:
         gan.standing_stats(standing_batches(spec, standing_stats, config.batch_size, config.seed))
-    return gan, spec, meta
+    return Generator(gan, spec, meta)
 
 
 def standing_batches(spec, count: int, batch_size: int, seed: int):
@@ -86,24 +123,6 @@ def sample_images(gan, spec, n: int, seed: int, batch: int = 500, labels: np.nda
     return np.concatenate(parts)
 
 
-def sample_grid(checkpoint_path, backend_name: str | None, n: int, seed: int, out, use_ema: bool = True,
-                label: int | None = None, truncation: float = 0.0, standing_stats: int = 0) -> Path:
-    """A PNG grid of n samples (all of class `label`, for a conditional G)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
-    return save_grid(sample_images(gan, spec, n, seed, labels=sample_labels(spec, n, label), truncation=truncation), out)
-
-
-def class_grid(checkpoint_path, backend_name: str | None, per_class: int, seed: int, out, use_ema: bool = True,
-               truncation: float = 0.0, standing_stats: int = 0) -> Path:
-    """One row per class of a conditional G, `per_class` samples each (row k: class k)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
-    if not spec.conditional:
-        raise GanbenchError(f"{spec.arch} is not class-conditional: --classes needs a conditional model")
-    labels = np.repeat(np.arange(spec.num_classes), per_class)
-    images = sample_images(gan, spec, len(labels), seed, labels=labels, truncation=truncation)
-    return save_grid(images, out, ncols=per_class)
-
-
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Spherical interpolation between two latent vectors (Shoemake 1985; White 2016 for GANs),
     [len(t), z_dim]; linear where they are (anti)parallel."""
@@ -114,31 +133,3 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     if np.sin(omega) < 1e-8:
         return ((1 - t) * a64 + t * b64).astype(np.float32)
     return ((np.sin((1 - t) * omega) * a64 + np.sin(t * omega) * b64) / np.sin(omega)).astype(np.float32)
-
-
-def interpolation(checkpoint_path, backend_name: str | None, steps: int, seed: int, out, use_ema: bool = True,
-                  label: int | None = None, truncation: float = 0.0, standing_stats: int = 0) -> Path:
-    """A strip (PNG) or an animation (GIF, by the suffix of `out`) of G along the spherical path
-    between two latent points of the seed (the first two samples `sample` draws)."""
-    gan, spec, _ = load_generator(checkpoint_path, backend_name, use_ema, standing_stats)
-    ends = sample_noise(spec, 2, seed, 0, truncation)
-    z = slerp(ends[0], ends[1], np.linspace(0.0, 1.0, steps))
-    labels = sample_labels(spec, steps, 0 if label is None and spec.conditional else label)
-    frames = to_uint8(gan.generate(z, labels=labels))
-    if Path(out).suffix.lower() == ".gif":
-        return save_gif(frames, out)
-    return save_png(make_grid(frames, ncols=steps), out)
-
-
-def save_gif(frames: np.ndarray, path, milliseconds: int = 120) -> Path:
-    """uint8 NHWC frames -> a looping GIF, written atomically."""
-    import io
-
-    from PIL import Image
-
-    from ganbench.fileio import atomic_write
-
-    images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=milliseconds, loop=0)
-    return atomic_write(path, buffer.getvalue())

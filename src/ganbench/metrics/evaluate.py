@@ -27,6 +27,24 @@ def parse_metrics(text: str) -> tuple:
     return names
 
 
+FEATURES = ("classifier", "inception")
+
+
+def feature_extractor(kind: str, dataset: str, inception_weights=None, download: bool = False):
+    """The feature space: the dataset's classifier (offline), or torch-fidelity's Inception-v3
+    (weights from `inception_weights` or the cache; download: fetched there first when missing)."""
+    if kind == "inception":
+        from ganbench.metrics.inception import TorchFidelityExtractor
+
+        return TorchFidelityExtractor(weights=inception_weights, download=download)
+    if kind != "classifier":
+        raise GanbenchError(f"unknown feature space {kind!r} (choose from {', '.join(FEATURES)})")
+    if download:
+        raise GanbenchError("download fetches the Inception weights: it goes with the inception features")
+    data.get_dataset(dataset)
+    return load_classifier(dataset)
+
+
 def check_images(images: np.ndarray, dataset: str) -> np.ndarray:
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4:
         kind = f"{images.dtype} {images.shape}" if isinstance(images, np.ndarray) else type(images).__name__
