@@ -108,6 +108,13 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "classifier for a dataset without one": ("classifier train --dataset stl10", "stl10"),
     "classifier file corrupt": ("eval --images {ws}/good.npz --dataset mnist --n 4", "unreadable classifier"),
     "unknown dataset to download": ("data download imagenet --data-dir {ws}/dl", "imagenet"),
+    "inception weights to a data dir": ("data download inception --data-dir {ws}/dl", "not --data-dir"),
+    "download with the classifier": ("eval --images {ws}/good.npz --dataset mnist --download", "inception features"),
+    # plot
+    "plot a folder that is no run": ("plot {ws}/empty_dir --out {ws}/p.png", "not a run directory"),
+    "plot an unknown metric": ("plot {ws}/run --metrics eval/fid --out {ws}/p.png", "unknown metric 'eval/fid'"),
+    "plot to a .jpg": ("plot {ws}/run --out {ws}/p.jpg", ".png or .svg"),
+    "plot smoothing 1": ("plot {ws}/run --smoothing 1 --out {ws}/p.png", "[0, 1)"),
 }
 
 
