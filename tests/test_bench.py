@@ -11,7 +11,7 @@ from ganbench.bench.report import PHASES, run
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
-FIELDS = {"preset", "model", "width", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
+FIELDS = {"preset", "model", "width", "precision", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
           "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
           "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
           "peak_rss_mb"}
@@ -42,6 +42,23 @@ def test_rows_are_complete_and_consistent(bench):
         assert r["fraction_of_matmul_rate"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"])
         assert r["peak_rss_mb"] >= r["rss_after_import_mb"] > 50
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    assert all(r["precision"] == "fp32" for r in rows)
+
+
+def test_precisions_are_rows_of_their_own(tmp_path, data_dir):
+    """--precisions fp32,bf16: a row per precision, the matmul rate measured in it, and the report's
+    speed-up line (bf16 is emulated on CPUs without bf16 hardware: the machine line says which)."""
+    out = tmp_path / "p"
+    result = run(["dcgan"], ["torch"], ["eager"], [8], steps=2, warmup=1, out=out, data_dir=data_dir,
+                 precisions=["fp32", "bf16"])
+    fp32, bf16 = result["rows"]
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    assert fp32["matmul_gflops"] != bf16["matmul_gflops"]
+    report = (out / "report.md").read_text()
+    assert f"- dcgan torch eager, batch 8: bf16 {bf16['img_per_s'] / fp32['img_per_s']:.2f}x the fp32 img/s." in report
+    assert "| dcgan | torch " in report and "| bf16 | 8 |" in report
+    flags = result["machine"]["low_precision_flags"]
+    assert ("No bf16/fp16 hardware" in report) == (not flags)
 
 
 def test_report_names_modes_and_the_faster_backend(bench):
@@ -52,7 +69,7 @@ def test_report_names_modes_and_the_faster_backend(bench):
     assert "- dcgan: dcgan at 32x32; alternating, n_dis 1, loss ns, G batch reused" in report
     best = {b: max((r for r in result["rows"] if r["backend"] == b), key=lambda r: r["img_per_s"]) for b in ("torch", "tf")}
     fast, slow = sorted(best.values(), key=lambda r: -r["img_per_s"])
-    assert (f"- dcgan, batch 8: {fast['backend']} ({fast['mode']}) is {fast['img_per_s'] / slow['img_per_s']:.2f}x "
+    assert (f"- dcgan, batch 8, fp32: {fast['backend']} ({fast['mode']}) is {fast['img_per_s'] / slow['img_per_s']:.2f}x "
             f"faster than {slow['backend']} ({slow['mode']})." in report)
     assert result["machine"]["cpu"] in report
     assert "![img/s per configuration](img_per_s.png)" in report

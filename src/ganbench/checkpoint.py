@@ -149,6 +149,8 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
         "layout": "canonical (PyTorch): Dense (out,in), Conv OIHW, ConvT IOHW, flatten (C,H,W)",
         "writer": writer,
     }
+    if state.get("loss_scales"):  # fp16's dynamic loss scales (ganbench.precision), for an exact resume
+        meta["loss_scales"] = state["loss_scales"]
     tensors = flatten_state(state)
     meta["tensors_sha256"] = tensors_digest(tensors)
     path = checkpoint_path(run_dir, step)
@@ -218,7 +220,10 @@ def load(path, spec_for=None) -> Loaded:
     spec = spec_for(meta)
     if meta.get("spec_hash") not in (spec_hash(spec), legacy_spec_hash(spec)):
         raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
-    return Loaded(unflatten_state(tensors, meta.get("opt_steps", {}), spec), meta, path, spec)
+    state = unflatten_state(tensors, meta.get("opt_steps", {}), spec)
+    if "loss_scales" in meta:
+        state["loss_scales"] = meta["loss_scales"]
+    return Loaded(state, meta, path, spec)
 
 
 def stored(run_dir) -> bool:

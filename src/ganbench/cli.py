@@ -10,6 +10,7 @@ from ganbench import __version__
 from ganbench.archs import ARCHS
 from ganbench.config import EPS_FORMS, LOSSES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
+from ganbench.precision import PRECISIONS
 from ganbench.presets import preset_names
 from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 
@@ -85,6 +86,9 @@ def add_train(sub) -> None:
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
     p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
                    "default: torch eager, tf graph (tf.function without XLA), the faster mode of each on the CPU")
+    p.add_argument("--precision", help="fp32, bf16 or fp16: what convolutions and dense layers compute in "
+                   "(weights, optimiser state, BatchNorm and losses stay float32; fp16 adds dynamic loss "
+                   "scaling); --resume may change it; default fp32")
     p.add_argument("--loss", help=f"{', '.join(LOSSES)}; default {d.loss}")
     p.add_argument("--update", help=f"{' | '.join(f'{k}: {v}' for k, v in UPDATES.items())}; default {d.update}")
     p.add_argument("--gp-lambda", type=positive_float, help=f"WGAN-GP penalty weight; default {d.gp_lambda}")
@@ -134,7 +138,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip", "ortho_reg")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision")
 
 
 def option_changes(args) -> dict:
@@ -164,6 +168,8 @@ def add_generator_options(p) -> None:
                    "noise elements outside [-T, T] are redrawn (keyed, so both backends draw the same); default none")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator even when the checkpoint holds "
                    "its moving average (G_ema, which is used by default)")
+    p.add_argument("--precision", choices=PRECISIONS, help="what G's convolutions and dense layers compute in; "
+                   "default: the precision the checkpoint trained in")
     p.add_argument("--standing-stats", type=non_negative_int, default=0, metavar="N",
                    help="BigGAN's standing statistics: BatchNorm uses the average statistics of N training-mode "
                    "batches of the generator (the run's batch size) instead of its running averages; default 0: off")
@@ -205,7 +211,8 @@ def cmd_sample(args) -> int:
         raise GanbenchError(f"--out must name a {' or '.join(suffixes)} file, got {out}")
     if args.backend is not None:
         get_backend(args.backend)  # validate the name before loading anything
-    generator = sampling.load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
+    generator = sampling.load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats,
+                                        args.precision)
     if args.classes:
         per_class = args.n or 10
         path = save_grid(generator.sample_classes(per_class, args.seed, args.truncation), out, ncols=per_class)
@@ -316,13 +323,15 @@ def cmd_eval(args) -> int:
     if args.checkpoint is not None:
         from ganbench.sampling import load_generator
 
-        generator = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats)
+        generator = load_generator(args.checkpoint, args.backend, not args.no_ema, args.standing_stats,
+                                   args.precision)
         dataset = args.dataset or generator.config.dataset
         source = {"checkpoint": str(args.checkpoint), "step": generator.step, "backend": generator.backend,
                   "seed": args.seed, "generator": generator.name, "truncation": args.truncation,
+                  "precision": generator.config.precision,
                   "standing_stats": args.standing_stats}
-    elif args.truncation or args.standing_stats or args.no_ema:
-        raise GanbenchError("--truncation, --standing-stats and --no-ema choose how a --checkpoint samples; "
+    elif args.truncation or args.standing_stats or args.no_ema or args.precision:
+        raise GanbenchError("--truncation, --standing-stats, --no-ema and --precision choose how a --checkpoint samples; "
                             "--images are already drawn")
     elif not args.dataset:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
@@ -368,6 +377,8 @@ def add_bench(sub) -> None:
                    "(64, or 256 for dcgan_tf_tutorial)")
     p.add_argument("--width", type=positive_float, help="channel multiplier of the presets' models (e.g. "
                    "--presets biggan_cifar10 --width 0.25 on a CPU); default: each preset's")
+    p.add_argument("--precisions", default="fp32", help="comma-separated precisions (fp32, bf16, fp16), each a row "
+                   "of its own with the matmul rate in that precision; default fp32")
     p.add_argument("--steps", type=positive_int, default=8, help="timed steps per configuration; default 8")
     p.add_argument("--warmup", type=positive_int, default=2, help="untimed steps first; default 2")
     p.add_argument("--timeout", type=positive_int, default=900, help="seconds allowed per configuration; default 900 "
@@ -411,8 +422,9 @@ def cmd_bench(args) -> int:
         batches = [non_negative_int(b) for b in args.batch_sizes.split(",")]
     except argparse.ArgumentTypeError as exc:
         raise GanbenchError(f"--batch-sizes: {exc}") from None
+    precisions = comma_list(args.precisions, PRECISIONS, "precision")
     result = run(presets, backends, modes, batches, args.steps, args.warmup, args.out, args.data_dir, args.timeout,
-                 args.width or 0.0)
+                 args.width or 0.0, precisions)
     print((args.out / "report.md").read_text())
     failed = [r for r in result["rows"] if "error" in r]
     return 1 if failed else 0

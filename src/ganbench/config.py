@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
+from ganbench.precision import PRECISIONS
 
 LOSSES = {
     "ns": "non-saturating: D softplus(-D(x)) + softplus(D(G(z))), G softplus(-D(G(z)))",
@@ -60,6 +61,7 @@ class TrainConfig:
     ema_start: int = 0           # G updates during which the EMA copies G (BigGAN: 1000)
     hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
     ortho_reg: float = 0.0       # BigGAN's orthogonal regularisation of G's weights (0: off)
+    precision: str = "fp32"      # fp32, bf16 or fp16: what convolutions and dense layers compute in (precision.py)
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
@@ -88,6 +90,8 @@ class TrainConfig:
             raise GanbenchError("update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other than wgan-gp")
         if self.eps_form not in EPS_FORMS:
             raise GanbenchError(f"unknown adam-eps-form {self.eps_form!r} (choose from {', '.join(EPS_FORMS)})")
+        if self.precision not in PRECISIONS:
+            raise GanbenchError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
         if self.lr_decay not in LR_DECAYS:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:

@@ -51,7 +51,7 @@ def save(fig, *paths) -> list:
 
 
 def bench_label(row: dict) -> str:
-    return f"{row['preset']} {row['backend']} {row['mode']} b{row['batch_size']}"
+    return f"{row['preset']} {row['backend']} {row['mode']} {row.get('precision', 'fp32')} b{row['batch_size']}"
 
 
 def bench_figure(rows: list):
@@ -73,7 +73,8 @@ def bench_figure(rows: list):
     ax.set_xlabel("training images per second (median step; bars: IQR)")
     ax.set_title("ganbench bench: training throughput (higher is better)", fontsize=10)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLOURS.values()]
-    ax.legend(handles, ["PyTorch", "TensorFlow"], loc="lower right", fontsize=8)
+    # outside the axes: inside, it could hide the end of a bar
+    fig.legend(handles, ["PyTorch", "TensorFlow"], loc="outside upper right", ncol=2, fontsize=8)
     ax.margins(x=0.12)
     return fig
 

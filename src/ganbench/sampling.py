@@ -53,18 +53,21 @@ class Generator:
 
 
 def load_generator(checkpoint_path, backend: str | None = None, use_ema: bool = True,
-                   standing_stats: int = 0) -> Generator:
+                   standing_stats: int = 0, precision: str | None = None) -> Generator:
     """A checkpoint's generator (a .safetensors file, or a run directory: its latest), in `backend`
     (default: the one that trained it); weights only, no optimiser state. It samples with G's
     moving average when the checkpoint has one, unless use_ema is False; standing_stats > 0: on
-    BatchNorm statistics averaged over that many training-mode batches (ganbench.ema)."""
+    BatchNorm statistics averaged over that many training-mode batches (ganbench.ema); precision:
+    fp32, bf16 or fp16 (ganbench.precision; default: the one it trained in)."""
     state, meta, _, spec = checkpoint.load(checkpoint_path)
     config = TrainConfig.from_dict(meta["config"])
+    if precision is not None:
+        config = config.replace(precision=precision).validate()
     gan = get_backend(backend or config.backend).GAN(spec, {"nets": state["nets"]}, config)
     gan.use_ema = use_ema
     if standing_stats:
         gan.standing_stats(standing_batches(spec, standing_stats, config.batch_size, config.seed))
-    return Generator(gan, spec, meta)
+    return Generator(gan, spec, {**meta, "config": config.to_dict()})
 
 
 def standing_batches(spec, count: int, batch_size: int, seed: int):

@@ -23,6 +23,7 @@ from ganbench.archs.flops import train_step_flops
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
+from ganbench.precision import compute_dtype
 from ganbench.presets import apply_preset
 from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
@@ -38,9 +39,24 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+LOW_PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16")  # hardware bf16 / fp16 on x86
+
+
+def cpu_flags() -> list:
+    """The CPU's low-precision flags from /proc/cpuinfo (empty: bf16 and fp16 are emulated)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in LOW_PRECISION_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict:
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "os": platform.platform()}
+            "numpy": np.__version__, "os": platform.platform(), "low_precision_flags": cpu_flags()}
 
 
 def threads(backend: str) -> int:
@@ -53,17 +69,18 @@ def threads(backend: str) -> int:
     return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
 
 
-def matmul_gflops(backend: str, size: int = 2048, repeats: int = 10) -> float:
-    """Median float32 size x size matmul rate of the framework, result forced to the host."""
+def matmul_gflops(backend: str, precision: str = "fp32", size: int = 2048, repeats: int = 10) -> float:
+    """Median size x size matmul rate of the framework in `precision`, result forced to the host."""
+    dtype = compute_dtype(precision) or "float32"
     if backend == "torch":
         import torch
 
-        a, b = torch.randn(size, size), torch.randn(size, size)
+        a, b = (torch.randn(size, size).to(getattr(torch, dtype)) for _ in range(2))
         run = lambda: (a @ b)[0, 0].item()  # noqa: E731
     else:
         import tensorflow as tf
 
-        a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+        a, b = (tf.cast(tf.random.normal((size, size)), dtype) for _ in range(2))
         run = lambda: float(tf.matmul(a, b)[0, 0])  # noqa: E731
     run()
     times = []
@@ -78,10 +95,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0, width: float = 0.0) -> TrainConfig:
-    """The preset's training configuration, run in `backend` and `mode`; batch_size and width 0
-    keep the preset's."""
-    config = apply_preset(TrainConfig(), preset).replace(backend=backend, mode=mode)
+def bench_config(preset: str, backend: str, mode: str, batch_size: int = 0, width: float = 0.0,
+                 precision: str = "fp32") -> TrainConfig:
+    """The preset's training configuration, run in `backend`, `mode` and `precision`; batch_size
+    and width 0 keep the preset's."""
+    config = apply_preset(TrainConfig(), preset).replace(backend=backend, mode=mode, precision=precision)
     return config.replace(batch_size=batch_size or config.batch_size, width=width or config.width).validate()
 
 
@@ -107,9 +125,10 @@ def timed(fn) -> float:
 
 
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
-            phase_repeats: int = 5, width: float = 0.0) -> dict:
+            phase_repeats: int = 5, width: float = 0.0, precision: str = "fp32") -> dict:
     module = get_backend(backend)
-    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size, width), data_dir)
+    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size, width, precision),
+                                             data_dir)
     rss_before = peak_rss_mb()
     gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
     step_times, data_times = [], []
@@ -121,10 +140,11 @@ def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, w
     median, iqr = quartile_spread(step_times[warmup:])
     phases = {"data": statistics.median(data_times[warmup:]), **phase_breakdown(gan, inputs, phase_repeats)}
     flops = train_step_flops(spec, config)
-    matmul = matmul_gflops(backend)
+    matmul = matmul_gflops(backend, precision)
     timed_steps = step_times[warmup:]
     return {
         "preset": preset, "model": config.model, "width": config.width, "backend": backend, "mode": gan.mode,
+        "precision": precision,
         "mode_detail": module.MODES[gan.mode], "options": module.OPTIONS, "batch_size": config.batch_size,
         "step": f"{config.update}, n_dis {config.n_dis}, loss {config.loss}, G batch {config.batch_size_g or 'reused'}",
         "image_size": config.image_size, "framework": module.framework_version(), "threads": threads(backend),

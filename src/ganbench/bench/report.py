@@ -15,7 +15,7 @@ from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write, write_json
 from ganbench.training.inputs import STEP_PARTS
 
-COLUMNS = ("preset", "backend", "mode", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
+COLUMNS = ("preset", "backend", "mode", "precision", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
            "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")
 PHASES = ("data", *STEP_PARTS)
 DEFAULT_PRESETS = ("dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial")
@@ -47,14 +47,14 @@ def combinations(presets, backends, modes) -> list:
 
 
 def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Path, data_dir=None,
-        timeout: float = 900, width: float = 0.0) -> dict:
+        timeout: float = 900, width: float = 0.0, precisions=("fp32",)) -> dict:
     """batch_sizes: [0] keeps each preset's own batch size; width 0 each preset's own width."""
     out = check_empty(out)
     figures.pyplot()  # refused before measuring, not after, when the figure cannot be drawn
     configs = [
         {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
-         "data_dir": str(data_dir) if data_dir else None, "width": width}
-        for p, b, mode in combinations(presets, backends, modes) for bs in batch_sizes
+         "data_dir": str(data_dir) if data_dir else None, "width": width, "precision": precision}
+        for p, b, mode in combinations(presets, backends, modes) for precision in precisions for bs in batch_sizes
     ]
     started = time.time()
     rows = [run_config(c, timeout) for c in tqdm(configs, desc="bench", unit="config")]
@@ -69,11 +69,10 @@ PLOT = "img_per_s.png"  # and img_per_s.svg
 
 
 def markdown(result: dict) -> str:
-    m = result["machine"]
     lines = [
         "# ganbench bench",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}.",
+        machine_line(result["machine"]),
         "",
         f"![img/s per configuration]({PLOT})",
         "",
@@ -82,10 +81,12 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size'] or 'preset'} | failed: {r['error']} |")
+            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {precision(r)} | {r['batch_size'] or 'preset'} "
+                         f"| failed: {r['error']} |")
             continue
         lines.append(
-            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {r['batch_size']} | {r['first_step_s']:.2f} "
+            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {precision(r)} | {r['batch_size']} "
+            f"| {r['first_step_s']:.2f} "
             f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
             f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
         )
@@ -100,39 +101,68 @@ def markdown(result: dict) -> str:
               "backward, Adam); the G update (G forward of its batch, D, backward through both, Adam, EMA). "
               "Run in order they are one step, so they sum to about the step. A simultaneous update (one forward "
               "serving both updates) has no parts that run apart: '-'.", "",
-              "| preset | backend | mode | batch | step | " + " | ".join(PHASES) + " | sum |",
-              "|" + "---|" * (6 + len(PHASES))]
+              "| preset | backend | mode | precision | batch | step | " + " | ".join(PHASES) + " | sum |",
+              "|" + "---|" * (7 + len(PHASES))]
     for r in measured:
-        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['median_step_s']:.3f} | "
+        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {precision(r)} | {r['batch_size']} "
+                     f"| {r['median_step_s']:.3f} | "
                      + " | ".join(f"{r['phases_s'][p]:.3f}" if p in r["phases_s"] else "-" for p in PHASES)
                      + (f" | {sum(r['phases_s'].values()):.3f} |" if set(r["phases_s"]) == set(PHASES) else " | - |"))
-    lines += ["", *comparisons(result["rows"]), ""]
+    lines += ["", *comparisons(result["rows"]), *speedups(result["rows"]), ""]
     lines.append(
         "Each row ran in a fresh process on the preset's data, from the same init, data order and noise in both "
         "backends: warm-up steps excluded (the first step, with any tracing or "
         "compilation, is shown apart), median and interquartile range of the timed steps, img/s = batch / median "
         "step. GFLOP/s counts convolutions and dense layers analytically (ganbench.archs.flops); 'of matmul' "
-        "divides it by the same framework's 2048x2048 float32 matmul rate measured in the same process. "
+        "divides it by the same framework's 2048x2048 matmul rate in the row's precision, measured in the same "
+        "process. "
         "Peak RSS is the process maximum, framework included."
     )
     return "\n".join(lines) + "\n"
 
 
+def precision(row: dict) -> str:
+    return row.get("precision", "fp32")  # rows recorded before precisions existed ran in float32
+
+
+def machine_line(m: dict) -> str:
+    line = f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}."
+    if "low_precision_flags" not in m:
+        return line
+    flags = ", ".join(m["low_precision_flags"])
+    return line + (f" Low-precision hardware: {flags}." if flags else
+                   " No bf16/fp16 hardware (no avx512_bf16, amx_bf16, avx512_fp16 or amx_fp16 flag): bf16 and fp16 "
+                   "are emulated here and run slower than fp32.")
+
+
+def speedups(rows: list) -> list:
+    """Each low-precision row's img/s against the fp32 row of the same (preset, backend, mode, batch)."""
+    fp32 = {(r["preset"], r["backend"], r["mode"], r["batch_size"]): r for r in rows
+            if "error" not in r and precision(r) == "fp32"}
+    out = []
+    for r in rows:
+        base = fp32.get((r["preset"], r["backend"], r["mode"], r["batch_size"]))
+        if "error" not in r and precision(r) != "fp32" and base:
+            out.append(f"- {r['preset']} {r['backend']} {r['mode']}, batch {r['batch_size']}: {precision(r)} "
+                       f"{r['img_per_s'] / base['img_per_s']:.2f}x the fp32 img/s.")
+    return out
+
+
 def comparisons(rows: list) -> list:
-    """Per (preset, batch): each backend's fastest mode, and the ratio between the two."""
+    """Per (preset, batch, precision): each backend's fastest mode, and the ratio between the two."""
     best = {}
     for r in rows:
         if "error" in r:
             continue
-        key = (r["preset"], r["batch_size"])
+        key = (r["preset"], r["batch_size"], precision(r))
         current = best.setdefault(key, {}).get(r["backend"])
         if current is None or r["img_per_s"] > current["img_per_s"]:
             best[key][r["backend"]] = r
     out = []
-    for (preset, batch), by_backend in best.items():
+    for (preset, batch, prec), by_backend in best.items():
         if len(by_backend) == 2:
             fast, slow = sorted(by_backend.values(), key=lambda r: -r["img_per_s"])
-            out.append(f"- {preset}, batch {batch}: {fast['backend']} ({fast['mode']}) is "
+            out.append(f"- {preset}, batch {batch}, {prec}: {fast['backend']} ({fast['mode']}) is "
                        f"{fast['img_per_s'] / slow['img_per_s']:.2f}x faster than {slow['backend']} ({slow['mode']}).")
     return out
 
@@ -156,9 +186,7 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
 
 
 def quality_markdown(result: dict, presets) -> str:
-    m = result["machine"]
-    lines = ["# ganbench bench --quality", "",
-             f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, {m['os']}.", ""]
+    lines = ["# ganbench bench --quality", "", machine_line(result["machine"]), ""]
     for preset in presets:
         lines += [f"![{preset}](quality-{preset}.png)", ""]
     lines += ["| preset | backend | mode | batch | budget (s) | steps | first FD | final FD |", "|" + "---|" * 8]

@@ -9,6 +9,8 @@ Spectral norm is written out too: Keras' SpectralNormalization overwrites the ke
 gradient through sigma and flattens another matrix.
 """
 
+from functools import partial
+
 import numpy as np
 import tensorflow as tf
 
@@ -87,23 +89,38 @@ def padding(layer, size: int):
     return [[0, 0], [before, after], [before, after], [0, 0]]
 
 
-class Dense(Layer):
+class LowPrecision(Layer):
+    """The layers that compute in the run's precision (ganbench.precision): input, weight and bias
+    cast to `compute_dtype`, the result back to the input's dtype. None: as they are."""
+
+    compute_dtype = None
+
+    def compute(self, op, x, w):
+        low = self.compute_dtype
+        if low is None:
+            return self.add_bias(op(x, w))
+        y = op(tf.cast(x, low), tf.cast(w, low))
+        return tf.cast(tf.nn.bias_add(y, tf.cast(self.b, low)) if self.b is not None else y, x.dtype)
+
+
+class Dense(LowPrecision):
     def __call__(self, x, training):
-        return self.add_bias(tf.matmul(x, self.weight(training), transpose_b=True))
+        return self.compute(partial(tf.matmul, transpose_b=True), x, self.weight(training))
 
 
-class Conv(Layer):
+class Conv(LowPrecision):
     def __call__(self, x, training):
-        w = self.weight(training)
-        return self.add_bias(tf.nn.conv2d(x, w, self.spec.stride, padding=padding(self.spec, x.shape[1])))
+        conv = partial(tf.nn.conv2d, strides=self.spec.stride, padding=padding(self.spec, x.shape[1]))
+        return self.compute(conv, x, self.weight(training))
 
 
-class ConvT(Layer):
+class ConvT(LowPrecision):
     def __call__(self, x, training):
         layer = self.spec
         out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
-        return self.add_bias(tf.nn.conv2d_transpose(x, self.w, out_shape, layer.stride,
-                                                    padding=padding(layer, out_shape[1])))
+        conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=layer.stride,
+                       padding=padding(layer, out_shape[1]))
+        return self.compute(conv, x, self.w)
 
 
 class BatchNorm(Layer):
@@ -332,6 +349,12 @@ class Network(tf.Module):
         for i in range(1, self.prelude.chunks):
             context[f"cond{i}"] = tf.concat([embedded, chunks[i]], axis=1)
         return chunks[0]
+
+    def set_compute_dtype(self, dtype) -> None:
+        """The precision its convolutions and dense layers compute in (None: the weights' own)."""
+        for built in self.layers:
+            if isinstance(built, LowPrecision):
+                built.compute_dtype = dtype
 
     def canonical_weight(self, name: str):
         """A weight variable as its canonical (rows = first canonical axis, -1) matrix, a tensor."""

@@ -11,6 +11,7 @@ from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import BatchNorm, Network, shift
 from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
+from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, scales_loss
 from ganbench.rng import mix32
 from ganbench.training.inputs import STEP_PARTS, StepInputs
 
@@ -86,6 +87,15 @@ class GAN(DCallKeying):
             self.G_ema = Network(spec.generator, self.dtype)
             self.G_ema.load_canonical(state["nets"].get("G_ema", state["nets"]["G"]))
         self.use_ema = True
+        low = compute_dtype(hp.precision)
+        for net in (self.G, self.D, self.G_ema):
+            if net is not None:
+                net.set_compute_dtype(None if low is None else tf.as_dtype(low))
+        self.loss_scales = None  # fp16: {network: {"scale", "tracker", "skipped"}} as variables
+        if scales_loss(hp.precision):
+            self.loss_scales = {key: {name: tf.Variable(value, dtype=tf.float64 if name == "scale" else tf.int64,
+                                                        trainable=False) for name, value in scale.items()}
+                                for key, scale in initial_loss_scales(state).items()}
         self._start_step(None)  # the dropout keying of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {
@@ -127,8 +137,37 @@ class GAN(DCallKeying):
                 critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
                 out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
                 loss = loss + self.hp.gp_lambda * out["gp"]
-        self.opts["D"].apply(tape.gradient(loss, self.D.trainables), self.D.trainables)
+            scaled = self._scaled("D", loss)
+        self._apply("D", tape.gradient(scaled, self.D.trainables))
         return {"d_loss": loss, **out}
+
+    def _scaled(self, key: str, loss):
+        """The loss multiplied by the network's loss scale under fp16 (inside the tape)."""
+        return loss * tf.cast(self.loss_scales[key]["scale"], loss.dtype) if self.loss_scales else loss
+
+    def _apply(self, key: str, grads) -> None:
+        """The network's Adam step (and G's EMA); under fp16 on the gradients divided by the loss
+        scale, skipped unless all are finite, the scale updated by GradScaler's rule (see the torch
+        backend; ganbench.precision)."""
+        step = (lambda g: self.opts["D"].apply(g, self.D.trainables)) if key == "D" else self._apply_G
+        if not self.loss_scales:
+            return step(grads)
+        state = self.loss_scales[key]
+        inverse = tf.cast(1.0 / state["scale"], self.dtype)
+        grads = [tf.convert_to_tensor(g) * inverse for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+        scale, tracker = next_loss_scale(state["scale"].read_value(), state["tracker"].read_value(), finite, tf.where)
+        tf.cond(finite, lambda: step(grads) or tf.constant(True), lambda: tf.constant(False))
+        state["scale"].assign(scale)
+        state["tracker"].assign(tracker)
+        state["skipped"].assign_add(tf.cast(tf.logical_not(finite), tf.int64))
+
+    def _scale_log(self) -> dict:
+        if not self.loss_scales:
+            return {}
+        return {"loss_scale_d": self.loss_scales["D"]["scale"].read_value(),
+                "loss_scale_g": self.loss_scales["G"]["scale"].read_value(),
+                "skipped_updates": self.loss_scales["D"]["skipped"] + self.loss_scales["G"]["skipped"]}
 
     def _train_step(self, reals, z, z_g, alphas, dropout_key, labels, fake_labels, g_labels):
         self._start_step(dropout_key)
@@ -143,8 +182,8 @@ class GAN(DCallKeying):
         if reuse:
             last_d_update = partial(self._d_update, reals[last], alpha=alphas[last], real_labels=labels[last],
                                     fake_labels=fake_labels[last])
-            return self._g_update(z[last], fake_labels[last], last_d_update)
-        return {**d_out, **self._g_update(z_g, g_labels)}
+            return {**self._g_update(z[last], fake_labels[last], last_d_update), **self._scale_log()}
+        return {**d_out, **self._g_update(z_g, g_labels), **self._scale_log()}
 
     def _g_update(self, z, labels, d_update=None) -> dict:
         """G's forward on z (recorded), its loss through D (plus the orthogonal penalty), Adam and
@@ -159,7 +198,8 @@ class GAN(DCallKeying):
                     d_out = d_update(fake)
             g_loss = losses.g_loss(self.loss, self._call_D(fake, labels))
             regularised, ortho = self._with_ortho(g_loss)
-        self._apply_G(tape.gradient(regularised, self.G.trainables))
+            scaled = self._scaled("G", regularised)
+        self._apply("G", tape.gradient(scaled, self.G.trainables))
         return {**d_out, "g_loss": g_loss, **ortho}
 
     def _with_ortho(self, g_loss) -> tuple:
@@ -195,11 +235,12 @@ class GAN(DCallKeying):
             d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
             g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
             regularised, ortho = self._with_ortho(g_loss)
-        g_grads = g_tape.gradient(regularised, self.G.trainables)
-        d_grads = d_tape.gradient(d_loss, self.D.trainables)
-        self._apply_G(g_grads)
-        self.opts["D"].apply(d_grads, self.D.trainables)
-        return {"d_loss": d_loss, "g_loss": g_loss, **ortho}
+            g_scaled, d_scaled = self._scaled("G", regularised), self._scaled("D", d_loss)
+        g_grads = g_tape.gradient(g_scaled, self.G.trainables)
+        d_grads = d_tape.gradient(d_scaled, self.D.trainables)
+        self._apply("G", g_grads)
+        self._apply("D", d_grads)
+        return {"d_loss": d_loss, "g_loss": g_loss, **ortho, **self._scale_log()}
 
     def set_lr_factor(self, factor: float) -> None:
         """Scale both learning rates (linear decay), in float64 as torch's Python floats."""
@@ -215,7 +256,7 @@ class GAN(DCallKeying):
         D update's fake batch when z_g is None; or one simultaneous update."""
         labels = [self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels)]
         out = self._step_fn(*self._step_args(inputs), self._key(inputs.dropout_key), *labels)
-        return {name: float(value) for name, value in out.items()}
+        return {name: value.numpy().item() for name, value in out.items()}
 
     @staticmethod
     def _labels(labels):
@@ -288,7 +329,11 @@ class GAN(DCallKeying):
         nets = {key: net.export_canonical() for key, net in self.nets.items()}
         if self.G_ema is not None:
             nets["G_ema"] = self.G_ema.export_canonical()
-        return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
+        state = {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
+        if self.loss_scales:
+            state["loss_scales"] = {key: {name: var.numpy().item() for name, var in scale.items()}
+                                    for key, scale in self.loss_scales.items()}
+        return state
 
     def _export_opt(self, key: str) -> dict:
         net, opt = self.nets[key], self.opts[key]

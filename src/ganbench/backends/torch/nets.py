@@ -46,9 +46,27 @@ class SpectralNorm:
         return self.weight / sigma
 
 
-class SNLinear(SpectralNorm, nn.Linear):
+class LowPrecision:
+    """Mixin of the layers that compute in the run's precision (ganbench.precision): input, weight
+    and bias cast to `compute_dtype`, the result back to the input's dtype. None: as they are."""
+
+    compute_dtype = None
+
+    def compute(self, op, x, weight, bias):
+        if self.compute_dtype is None:
+            return op(x, weight, bias)
+        low = self.compute_dtype
+        return op(x.to(low), weight.to(low), None if bias is None else bias.to(low)).to(x.dtype)
+
+
+class Linear(LowPrecision, nn.Linear):
     def forward(self, x):
-        return F.linear(x, self.normalized_weight(), self.bias)
+        return self.compute(F.linear, x, self.weight, self.bias)
+
+
+class SNLinear(SpectralNorm, Linear):
+    def forward(self, x):
+        return self.compute(F.linear, x, self.normalized_weight(), self.bias)
 
 
 def pad(x: torch.Tensor, widths: tuple) -> torch.Tensor:
@@ -56,27 +74,31 @@ def pad(x: torch.Tensor, widths: tuple) -> torch.Tensor:
     return F.pad(x, widths) if widths else x
 
 
-class Conv2d(nn.Conv2d):
+class Conv2d(LowPrecision, nn.Conv2d):
     """Conv2d with asymmetric padding (TensorFlow's 'same' at stride 2) as an explicit F.pad."""
 
     extra = ()  # set by make_layer: extra_padding(layer)
 
     def forward(self, x):
-        return super().forward(pad(x, self.extra))
+        return self.compute(self._conv_forward, pad(x, self.extra), self.weight, self.bias)
 
 
-class ConvTranspose2d(nn.ConvTranspose2d):
+class ConvTranspose2d(LowPrecision, nn.ConvTranspose2d):
     """ConvTranspose2d cropping asymmetrically, the adjoint of Conv2d's asymmetric padding."""
 
     extra = ()
 
     def forward(self, x):
-        return pad(super().forward(x), self.extra)
+        return pad(self.compute(self._transposed, x, self.weight, self.bias), self.extra)
+
+    def _transposed(self, x, weight, bias):
+        return F.conv_transpose2d(x, weight, bias, self.stride, self.padding, self.output_padding, self.groups,
+                                  self.dilation)
 
 
 class SNConv2d(SpectralNorm, Conv2d):
     def forward(self, x):
-        return self._conv_forward(pad(x, self.extra), self.normalized_weight(), self.bias)
+        return self.compute(self._conv_forward, pad(x, self.extra), self.normalized_weight(), self.bias)
 
 
 class BatchNorm(nn.modules.batchnorm._BatchNorm):
@@ -178,7 +200,7 @@ def make_layer(layer) -> nn.Module:
     if isinstance(layer, S.Dropout):
         return KeyedDropout(layer)
     if isinstance(layer, S.Dense):
-        module = (SNLinear if layer.sn else nn.Linear)(layer.in_features, layer.out_features, bias=layer.bias)
+        module = (SNLinear if layer.sn else Linear)(layer.in_features, layer.out_features, bias=layer.bias)
     elif isinstance(layer, S.Conv):
         module = (SNConv2d if layer.sn else Conv2d)(
             layer.in_channels, layer.out_channels, layer.kernel, layer.stride, min(layer.pads), bias=layer.bias
@@ -310,6 +332,13 @@ class Network(nn.Module):
 
 def build_network(net: S.Network) -> Network:
     return Network(net)
+
+
+def set_compute_dtype(module: nn.Module, dtype: torch.dtype | None) -> None:
+    """The precision its convolutions and dense layers compute in (None: the weights' own)."""
+    for layer in module.modules():
+        if isinstance(layer, LowPrecision):
+            layer.compute_dtype = dtype
 
 
 def canonical_names(net: S.Network) -> list:

@@ -9,9 +9,11 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.backends.torch.nets import PREFIX, BatchNorm, build_network, canonical_names, export_canonical, load_canonical
+from ganbench.backends.torch.nets import (PREFIX, BatchNorm, build_network, canonical_names, export_canonical,
+                                          load_canonical, set_compute_dtype)
 from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
+from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, python_where, scales_loss
 from ganbench.rng import mix32
 from ganbench.training.inputs import STEP_PARTS, StepInputs
 
@@ -64,6 +66,12 @@ class GAN(DCallKeying):
             self.nets[key] = module.train()
         self.G, self.D = self.nets["G"], self.nets["D"]
         self.G_ema = self._build_ema(state) if hp.ema_decay else None
+        low = compute_dtype(hp.precision)
+        for net in (self.G, self.D, self.G_ema):
+            if net is not None:
+                set_compute_dtype(net, None if low is None else getattr(torch, low))
+        # fp16: {network: {"scale", "tracker", "skipped"}}, the loss scale rule in Python numbers
+        self.loss_scales = initial_loss_scales(state) if scales_loss(hp.precision) else None
         self.use_ema = True  # sample from G_ema when there is one (sampling.load_generator may turn it off)
         # training forwards go through these: the modules themselves, or their compiled wrappers
         self.train_G, self.train_D = self.G, self.D
@@ -146,14 +154,31 @@ class GAN(DCallKeying):
             out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
             loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
-        loss.backward()
+        self._backward("D", loss)
         self._opt_step("D")
         return {"d_loss": loss, **out}
+
+    def _backward(self, key: str, loss: torch.Tensor, **kwargs) -> None:
+        """loss.backward(), the loss multiplied by the network's loss scale under fp16."""
+        (loss * self.loss_scales[key]["scale"] if self.loss_scales else loss).backward(**kwargs)
+
+    def _unscaled_and_finite(self, key: str) -> bool:
+        """fp16: divide the network's gradients by its loss scale, update the scale by GradScaler's
+        rule (ganbench.precision), and say whether every gradient is finite (else the step is skipped)."""
+        state = self.loss_scales[key]
+        grads = [p.grad for p in self.nets[key].parameters() if p.grad is not None]
+        torch._foreach_mul_(grads, 1.0 / state["scale"])
+        finite = bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        state["scale"], state["tracker"] = next_loss_scale(state["scale"], state["tracker"], finite, python_where)
+        state["skipped"] += not finite
+        return finite
 
     def _opt_step(self, key: str) -> None:
         """One Adam step (then G's EMA, after G's); eps_form "keras" (eps added to sqrt(v) before
         the bias correction) is torch's form with eps / sqrt(1 - beta2^t), set in Python doubles
         before the step."""
+        if self.loss_scales and not self._unscaled_and_finite(key):
+            return  # a skipped step: no Adam step, no EMA update
         opt = self.opts[key]
         if self.hp.eps_form == "keras":
             t = 1 + max((int(s["step"]) for s in opt.state.values()), default=0)
@@ -195,14 +220,22 @@ class GAN(DCallKeying):
         if not reuse:
             fake = self._g_forward(self.train_G, t.z_g, g_labels)
         g_out = self._g_update(fake, g_labels)
-        return {**{k: v.item() for k, v in d_out.items()}, **g_out}
+        return {**{k: v.item() for k, v in d_out.items()}, **g_out, **self._scale_log()}
+
+    def _scale_log(self) -> dict:
+        """fp16: the loss scales and the updates skipped so far (D and G), to log."""
+        if not self.loss_scales:
+            return {}
+        scales = self.loss_scales
+        return {"loss_scale_d": scales["D"]["scale"], "loss_scale_g": scales["G"]["scale"],
+                "skipped_updates": scales["D"]["skipped"] + scales["G"]["skipped"]}
 
     def _g_update(self, fake: torch.Tensor, labels) -> dict:
         """G's loss on `fake` through D (plus the orthogonal penalty), backward, Adam and EMA."""
         g_loss = self._g_loss_through_frozen_D(fake, labels)
         regularised, ortho = self._with_ortho(g_loss)
         self.opts["G"].zero_grad(set_to_none=True)
-        regularised.backward()
+        self._backward("G", regularised)
         self._opt_step("G")
         return {"g_loss": g_loss.item(), **ortho}
 
@@ -237,11 +270,11 @@ class GAN(DCallKeying):
         regularised, ortho = self._with_ortho(g_loss)
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
-        regularised.backward(inputs=list(self.G.parameters()), retain_graph=True)
-        d_loss.backward(inputs=list(self.D.parameters()))
+        self._backward("G", regularised, inputs=list(self.G.parameters()), retain_graph=True)
+        self._backward("D", d_loss, inputs=list(self.D.parameters()))
         for key in self.opts:
             self._opt_step(key)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **ortho}
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(), **ortho, **self._scale_log()}
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
@@ -325,7 +358,10 @@ class GAN(DCallKeying):
         nets = {key: export_canonical(module, self.spec.networks[key]) for key, module in self.nets.items()}
         if self.G_ema is not None:
             nets["G_ema"] = export_canonical(self.G_ema, self.spec.generator)
-        return {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
+        state = {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
+        if self.loss_scales:
+            state["loss_scales"] = {key: dict(value) for key, value in self.loss_scales.items()}
+        return state
 
     def _named_params(self, key: str) -> list:
         return [(name.removeprefix(PREFIX), param) for name, param in self.nets[key].named_parameters()]

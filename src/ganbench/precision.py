@@ -1,0 +1,57 @@
+"""Mixed precision, one definition for both backends.
+
+Convolutions, transposed convolutions and dense layers (the layers torch.autocast lowers) compute
+in the low precision: their input, weight and bias are cast to it, the kernel runs in it, and the
+result returns to float32 at once. Everything else stays float32: weights, Adam's moments,
+BatchNorm (statistics and arithmetic), spectral norm's power iteration and vectors, activations,
+self-attention's softmax and products, the losses and the gradient penalty. Unlike torch.autocast,
+whose low-precision outputs flow on into the next ops, each low-precision result is widened where
+it is made: the rule is then a property of single layers, which TensorFlow follows op for op (no
+Keras policy reaches ganbench's own ops), and checkpoints stay float32 and portable: a run in one
+precision resumes in another.
+
+fp16 adds dynamic loss scaling with torch.amp.GradScaler's rule (LossScale), one scale per
+network: a step whose gradients are not finite is skipped (no Adam step, no EMA update) and the
+scale halves; after `growth_interval` finite steps in a row it doubles.
+"""
+
+import dataclasses
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+COMPUTE_DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def compute_dtype(precision: str) -> str | None:
+    """The dtype name convolutions and dense layers compute in; None for float32."""
+    if precision not in COMPUTE_DTYPES:
+        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    return COMPUTE_DTYPES[precision]
+
+
+def scales_loss(precision: str) -> bool:
+    return precision == "fp16"
+
+
+GROWTH_FACTOR, BACKOFF_FACTOR, GROWTH_INTERVAL = 2.0, 0.5, 2000  # torch.amp.GradScaler's defaults
+INITIAL_SCALE = 2.0**16
+
+
+def next_loss_scale(scale, tracker, finite, where):
+    """GradScaler's update after one backward, written once over `where(cond, a, b)` (Python's
+    conditional, or tf.where for the graph): inf/nan gradients halve the scale and reset the count
+    of finite steps; the growth_interval-th finite step in a row doubles it. (scale, tracker)."""
+    grown = tracker + 1
+    full = grown == GROWTH_INTERVAL
+    new_tracker = where(finite, where(full, grown * 0, grown), grown * 0)
+    new_scale = where(finite, where(full, scale * GROWTH_FACTOR, scale), scale * BACKOFF_FACTOR)
+    return new_scale, new_tracker
+
+
+def python_where(cond, a, b):
+    return a if cond else b
+
+
+def initial_loss_scales(state: dict) -> dict:
+    """{network: {"scale", "tracker", "skipped"}}: the checkpoint's (an fp16 run's), else fresh."""
+    fresh = {"scale": INITIAL_SCALE, "tracker": 0, "skipped": 0}
+    return {key: dict(fresh, **(state.get("loss_scales") or {}).get(key, {})) for key in ("G", "D")}
