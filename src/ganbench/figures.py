@@ -43,7 +43,10 @@ def save(fig, *paths) -> list:
     try:
         for path in paths:
             buffer = io.BytesIO()
-            fig.savefig(buffer, format=path.suffix[1:].lower(), dpi=DPI)
+            kind = path.suffix[1:].lower()
+            # no date, fixed element ids: the same figure is the same file (recorded figures diff cleanly)
+            with plt.rc_context({"svg.hashsalt": "ganbench"}):
+                fig.savefig(buffer, format=kind, dpi=DPI, metadata={"Date": None} if kind == "svg" else None)
             rendered.append(buffer.getvalue())
     finally:
         plt.close(fig)
