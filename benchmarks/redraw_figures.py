@@ -10,7 +10,7 @@ from ganbench import figures
 
 RESULTS = Path(__file__).parent / "results"
 BENCH = {"bench-cpu.json": "img_per_s", "bench-cpu-session5.json": "img_per_s-session5",
-         "bench-models-w025.json": "img_per_s-models-w025"}
+         "bench-models-w025.json": "img_per_s-models-w025", "bench-precision.json": "img_per_s-precision"}
 QUALITY = {"quality.json": "quality"}  # one figure per preset: quality-<preset>
 
 
