@@ -231,9 +231,10 @@ def activation(layer: S.Act):
     if layer.kind == "relu":
         return tf.nn.relu
     if layer.kind == "leaky_relu":
-        # tf.nn.leaky_relu keeps alpha as a float32 attribute even for float64 tensors;
-        # max(x, slope * x) equals it for 0 <= slope < 1 at full precision.
-        return lambda x: tf.maximum(x, layer.slope * x)
+        # tf.nn.leaky_relu keeps alpha as a float32 attribute even for float64 tensors, where
+        # max(x, slope * x) (equal to it for 0 <= slope < 1) serves; in float32 the one op, which
+        # grappler can fuse with the convolution and bias before it
+        return lambda x: tf.maximum(x, layer.slope * x) if x.dtype == tf.float64 else tf.nn.leaky_relu(x, layer.slope)
     if layer.kind == "tanh":
         return tf.math.tanh
     raise TypeError(f"tf backend cannot build {layer!r}")
