@@ -153,3 +153,32 @@ def test_sampling_in_another_precision(tmp_path, data_dir):
         assert (full.config.precision, low.config.precision) == ("fp32", "bf16")
         difference = np.abs(full.sample(16).astype(int) - low.sample(16).astype(int))
         assert 0 < difference.max() <= 8  # uint8 levels: bf16's ~2^-9 relative rounding through 5 layers
+
+
+def test_the_penalty_under_a_loss_scale_is_the_penalty():
+    """fp16 takes the penalty's inner gradient under the loss scale and divides it out: a power of
+    two scales exactly, so in float32 the penalty is unchanged."""
+    config = TrainConfig(model="wgan_gp_resnet", width=0.0625, loss="wgan-gp")
+    spec = spec_for_config(config.replace(image_size=32, channels=1))
+    rng = np.random.default_rng(1)
+    real, fake = (rng.uniform(-1, 1, (4, 32, 32, 1)).astype(np.float32) for _ in range(2))
+    alpha = rng.uniform(size=4).astype(np.float32)
+    penalties = {}
+    for backend in BACKENDS:
+        gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, 0)}, config.replace(backend=backend))
+        if backend == "torch":
+            import torch
+
+            from ganbench.backends.torch.losses import gradient_penalty
+
+            tensors = [torch.from_numpy(a.transpose(0, 3, 1, 2).copy()) for a in (real, fake)]
+            critic = lambda x: gan.D(x)  # noqa: E731
+            values = [gradient_penalty(critic, *tensors, torch.from_numpy(alpha), s).item() for s in (None, 2.0**10)]
+        else:
+            from ganbench.backends.tf.losses import gradient_penalty
+
+            critic = lambda x: gan.D(x, True)  # noqa: E731
+            values = [float(gradient_penalty(critic, real, fake, alpha, s)) for s in (None, 2.0**10)]
+        assert values[1] == pytest.approx(values[0], rel=1e-6)
+        penalties[backend] = values[0]
+    assert penalties["tf"] == pytest.approx(penalties["torch"], rel=1e-4)

@@ -135,7 +135,8 @@ class GAN(DCallKeying):
             loss = losses.d_loss(self.loss, *self._d_pair(real, fake, real_labels, fake_labels))
             if self.loss == "wgan-gp":
                 critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
-                out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
+                scale = self.loss_scales["D"]["scale"] if self.loss_scales else None
+                out["gp"] = losses.gradient_penalty(critic, real, fake, alpha, scale)
                 loss = loss + self.hp.gp_lambda * out["gp"]
             scaled = self._scaled("D", loss)
         self._apply("D", tape.gradient(scaled, self.D.trainables))

@@ -151,7 +151,8 @@ class GAN(DCallKeying):
         if self.loss == "wgan-gp":
             # keyed like every D call of the step, but eager: compiled code has no double backward
             critic = lambda x: self.D(x, self._d_context(real_labels))  # noqa: E731
-            out["gp"] = losses.gradient_penalty(critic, real, fake, alpha)
+            scale = self.loss_scales["D"]["scale"] if self.loss_scales else None
+            out["gp"] = losses.gradient_penalty(critic, real, fake, alpha, scale)
             loss = loss + self.hp.gp_lambda * out["gp"]
         self.opts["D"].zero_grad(set_to_none=True)
         self._backward("D", loss)
