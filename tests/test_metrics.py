@@ -217,7 +217,7 @@ def test_eval_cli_on_a_checkpoint(quick_classifier, tmp_path, data_dir, capsys, 
     assert code == 0 and "fid" in out and "coverage" in out
     result = json.loads((run / "eval.json").read_text())
     assert result["source"] == {"checkpoint": str(run), "step": 2, "backend": backend, "seed": 0, "generator": "raw",
-                                "truncation": 0.0, "standing_stats": 0}
+                                "truncation": 0.0, "standing_stats": 0, "precision": "fp32"}
     assert result["protocol"]["n"] == 300 and set(result["metrics"]) == {"fid", "coverage", "class_kl"}
     assert result["metrics"]["fid"] > 0
     # how the generator samples is chosen here and recorded
