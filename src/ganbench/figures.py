@@ -1,6 +1,8 @@
 """Figures drawn with matplotlib (the `plot` extra): the bench's img/s bars, the quality curves,
 and the run comparison curves of `ganbench plot`. PNG or SVG by the file's suffix, written
-atomically. matplotlib is imported here only, on first use, never by `import ganbench`."""
+atomically. matplotlib is imported here only, on first use, never by `import ganbench`; the
+figures are matplotlib.figure.Figure objects, not pyplot's, so a notebook's backend and open
+figures are left alone."""
 
 import io
 import math
@@ -16,16 +18,20 @@ DPI = 100
 BACKEND_COLOURS = {"torch": "#ee4c2c", "tf": "#ff8f00"}  # the frameworks' own brand colours
 
 
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg canvas, or one line saying how to install it."""
+def matplotlib():
+    """The matplotlib module, or one line saying how to install it."""
     try:
         import matplotlib
+        import matplotlib.figure
+        import matplotlib.patches
     except ImportError:
         raise GanbenchError("figures need matplotlib: pip install 'ganbench[plot]'") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    return matplotlib
 
-    return plt
+
+def figure(**kwargs):
+    """A constrained-layout Figure outside pyplot (nothing to close, no global state)."""
+    return matplotlib().figure.Figure(layout="constrained", **kwargs)
 
 
 def check_format(path) -> Path:
@@ -36,20 +42,16 @@ def check_format(path) -> Path:
 
 
 def save(fig, *paths) -> list:
-    """Write `fig` to each path (PNG at DPI, or SVG, by the suffix) atomically, then release it."""
-    plt = pyplot()
+    """Write `fig` to each path (PNG at DPI, or SVG, by the suffix) atomically."""
     paths = [check_format(path) for path in paths]
     rendered = []
-    try:
-        for path in paths:
-            buffer = io.BytesIO()
-            kind = path.suffix[1:].lower()
-            # no date, fixed element ids: the same figure is the same file (recorded figures diff cleanly)
-            with plt.rc_context({"svg.hashsalt": "ganbench"}):
-                fig.savefig(buffer, format=kind, dpi=DPI, metadata={"Date": None} if kind == "svg" else None)
-            rendered.append(buffer.getvalue())
-    finally:
-        plt.close(fig)
+    for path in paths:
+        buffer = io.BytesIO()
+        kind = path.suffix[1:].lower()
+        # no date, fixed element ids: the same figure is the same file (recorded figures diff cleanly)
+        with matplotlib().rc_context({"svg.hashsalt": "ganbench"}):
+            fig.savefig(buffer, format=kind, dpi=DPI, metadata={"Date": None} if kind == "svg" else None)
+        rendered.append(buffer.getvalue())
     return [atomic_write(path, data) for path, data in zip(paths, rendered)]
 
 
@@ -60,9 +62,9 @@ def bench_label(row: dict) -> str:
 def bench_figure(rows: list):
     """Horizontal bars of training img/s per measured configuration, coloured by backend; the
     error bar spans img/s x median / (median +- IQR / 2): the spread of the timed steps."""
-    plt = pyplot()
     measured = [r for r in rows if "error" not in r]
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * max(len(measured), 1)), layout="constrained")
+    fig = figure(figsize=(8, 1.2 + 0.32 * max(len(measured), 1)))
+    ax = fig.subplots()
     y = np.arange(len(measured))[::-1]
     rates = np.array([r["img_per_s"] for r in measured])
     median = np.array([r["median_step_s"] for r in measured])
@@ -75,7 +77,7 @@ def bench_figure(rows: list):
         ax.annotate(f"{rate:.0f}", (end, yi), xytext=(4, -3), textcoords="offset points", fontsize=7)
     ax.set_xlabel("training images per second (median step; bars: IQR)")
     ax.set_title("ganbench bench: training throughput (higher is better)", fontsize=10)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLOURS.values()]
+    handles = [matplotlib().patches.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLOURS.values()]
     # outside the axes: inside, it could hide the end of a bar
     fig.legend(handles, ["PyTorch", "TensorFlow"], loc="outside upper right", ncol=2, fontsize=8)
     ax.margins(x=0.12)
@@ -84,8 +86,8 @@ def bench_figure(rows: list):
 
 def quality_figure(runs: list, title: str):
     """Classifier FD against training seconds, one line per (backend, mode) run."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4), layout="constrained")
+    fig = figure(figsize=(6.4, 4))
+    ax = fig.subplots()
     for r in runs:
         seconds = [p["seconds"] for p in r["curve"]]
         ax.plot(seconds, [p["fid"] for p in r["curve"]], marker="o", markersize=3,
@@ -113,11 +115,11 @@ def curves_figure(runs: list, metrics: list, x: str, smoothing: float, smoothed:
     """One panel per metric, one line per run. runs: [(label, {metric: (xs, ys)})]; metrics in
     `smoothed` are drawn smoothed over their faint raw values; spreads {metric: its std metric}
     shade +-1 std around the line."""
-    plt = pyplot()
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.1 * rows + 0.5), layout="constrained", squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = figure(figsize=(4.2 * cols, 3.1 * rows + 0.5))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colours = matplotlib().rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, metric in zip(axes.flat, metrics):
         for i, (label, series) in enumerate(runs):
             if metric not in series:

@@ -59,7 +59,7 @@ def plot_runs(run_dirs: list, out, x: str = "steps", metrics: list | None = None
     if not 0 <= smoothing < 1:
         raise GanbenchError(f"--smoothing must be in [0, 1), got {smoothing}")
     out = figures.check_format(out)
-    figures.pyplot()  # refused before reading anything when matplotlib is missing
+    figures.matplotlib()  # refused before reading anything when matplotlib is missing
     loaded = [read_run(d) for d in run_dirs]
     curves = [series(records, X_AXES[x]) for _, records in loaded]
     logged = list(dict.fromkeys(m for c in curves for m in c))

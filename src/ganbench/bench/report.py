@@ -50,7 +50,7 @@ def run(presets, backends, modes, batch_sizes, steps: int, warmup: int, out: Pat
         timeout: float = 900, width: float = 0.0, precisions=("fp32",)) -> dict:
     """batch_sizes: [0] keeps each preset's own batch size; width 0 each preset's own width."""
     out = check_empty(out)
-    figures.pyplot()  # refused before measuring, not after, when the figure cannot be drawn
+    figures.matplotlib()  # refused before measuring, not after, when the figure cannot be drawn
     configs = [
         {"preset": p, "backend": b, "mode": mode, "batch_size": bs, "steps": steps, "warmup": warmup,
          "data_dir": str(data_dir) if data_dir else None, "width": width, "precision": precision}
@@ -171,7 +171,7 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
                 timeout: float = 3600) -> dict:
     """Each (preset, backend, mode) trains for `minutes` in a fresh process, scored `evals` times."""
     out = check_empty(out)
-    figures.pyplot()
+    figures.matplotlib()
     configs = [{"preset": p, "backend": b, "mode": m, "seconds": minutes * 60, "evals": evals, "eval_n": eval_n,
                 "data_dir": str(data_dir) if data_dir else None} for p, b, m in combinations(presets, backends, modes)]
     started = time.time()
