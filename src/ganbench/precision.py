@@ -10,12 +10,10 @@ it is made: the rule is then a property of single layers, which TensorFlow follo
 Keras policy reaches ganbench's own ops), and checkpoints stay float32 and portable: a run in one
 precision resumes in another.
 
-fp16 adds dynamic loss scaling with torch.amp.GradScaler's rule (LossScale), one scale per
+fp16 adds dynamic loss scaling with torch.amp.GradScaler's rule (next_loss_scale), one scale per
 network: a step whose gradients are not finite is skipped (no Adam step, no EMA update) and the
 scale halves; after `growth_interval` finite steps in a row it doubles.
 """
-
-import dataclasses
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 COMPUTE_DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}

@@ -3,8 +3,6 @@
 All noise and labels are numpy, keyed on the seed: both backends draw the same samples.
 """
 
-from pathlib import Path
-
 import numpy as np
 
 from ganbench import checkpoint

@@ -29,14 +29,19 @@ from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
 
 
-def cpu_name() -> str:
+def cpuinfo(field: str) -> str | None:
+    """The first value of `field` in /proc/cpuinfo ("model name", "flags"); None where there is none."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def cpu_name() -> str:
+    return cpuinfo("model name") or platform.processor() or "unknown"
 
 
 LOW_PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16")  # hardware bf16 / fp16 on x86
@@ -44,14 +49,8 @@ LOW_PRECISION_FLAGS = ("avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16")  # 
 
 def cpu_flags() -> list:
     """The CPU's low-precision flags from /proc/cpuinfo (empty: bf16 and fp16 are emulated)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in LOW_PRECISION_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+    present = set((cpuinfo("flags") or "").split())
+    return [flag for flag in LOW_PRECISION_FLAGS if flag in present]
 
 
 def machine() -> dict:

@@ -81,11 +81,11 @@ def markdown(result: dict) -> str:
     ]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {precision(r)} | {r['batch_size'] or 'preset'} "
+            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {row_precision(r)} | {r['batch_size'] or 'preset'} "
                          f"| failed: {r['error']} |")
             continue
         lines.append(
-            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {precision(r)} | {r['batch_size']} "
+            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {row_precision(r)} | {r['batch_size']} "
             f"| {r['first_step_s']:.2f} "
             f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
             f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
@@ -104,7 +104,7 @@ def markdown(result: dict) -> str:
               "| preset | backend | mode | precision | batch | step | " + " | ".join(PHASES) + " | sum |",
               "|" + "---|" * (7 + len(PHASES))]
     for r in measured:
-        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {precision(r)} | {r['batch_size']} "
+        lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {row_precision(r)} | {r['batch_size']} "
                      f"| {r['median_step_s']:.3f} | "
                      + " | ".join(f"{r['phases_s'][p]:.3f}" if p in r["phases_s"] else "-" for p in PHASES)
                      + (f" | {sum(r['phases_s'].values()):.3f} |" if set(r["phases_s"]) == set(PHASES) else " | - |"))
@@ -121,7 +121,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def precision(row: dict) -> str:
+def row_precision(row: dict) -> str:
     return row.get("precision", "fp32")  # rows recorded before precisions existed ran in float32
 
 
@@ -138,12 +138,12 @@ def machine_line(m: dict) -> str:
 def speedups(rows: list) -> list:
     """Each low-precision row's img/s against the fp32 row of the same (preset, backend, mode, batch)."""
     fp32 = {(r["preset"], r["backend"], r["mode"], r["batch_size"]): r for r in rows
-            if "error" not in r and precision(r) == "fp32"}
+            if "error" not in r and row_precision(r) == "fp32"}
     out = []
     for r in rows:
         base = fp32.get((r["preset"], r["backend"], r["mode"], r["batch_size"]))
-        if "error" not in r and precision(r) != "fp32" and base:
-            out.append(f"- {r['preset']} {r['backend']} {r['mode']}, batch {r['batch_size']}: {precision(r)} "
+        if "error" not in r and row_precision(r) != "fp32" and base:
+            out.append(f"- {r['preset']} {r['backend']} {r['mode']}, batch {r['batch_size']}: {row_precision(r)} "
                        f"{r['img_per_s'] / base['img_per_s']:.2f}x the fp32 img/s.")
     return out
 
@@ -154,7 +154,7 @@ def comparisons(rows: list) -> list:
     for r in rows:
         if "error" in r:
             continue
-        key = (r["preset"], r["batch_size"], precision(r))
+        key = (r["preset"], r["batch_size"], row_precision(r))
         current = best.setdefault(key, {}).get(r["backend"])
         if current is None or r["img_per_s"] > current["img_per_s"]:
             best[key][r["backend"]] = r
