@@ -130,6 +130,13 @@ def add_train(sub) -> None:
     p.add_argument("--time-limit", type=positive_float, metavar="MINUTES", help="stop before this much wall-clock "
                    "time has passed, after a checkpoint, with exit code 0 (--resume continues); default none. "
                    "SIGTERM and Ctrl-C stop the same way after the current step (exit 143, 130)")
+    p.add_argument("--nproc", type=positive_int, help="train data-parallel in N processes on this machine "
+                   "(torch: torchrun's launcher, gloo on the CPU, NCCL on GPUs; tf: MultiWorkerMirroredStrategy); "
+                   "--batch-size stays the global batch, split evenly; the same run as one process. Several "
+                   "machines: start the workers with torchrun or TF_CONFIG instead; default 1")
+    p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, help="BatchNorm over the global batch "
+                   "across processes (the same computation as one process); --no-sync-bn: per-process statistics, "
+                   "as DistributedDataParallel without SyncBatchNorm; default on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
@@ -138,7 +145,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision", "sync_bn")
 
 
 def option_changes(args) -> dict:
@@ -150,15 +157,25 @@ def option_changes(args) -> dict:
 
 def cmd_train(args) -> int:
     from ganbench.api import resolve
+    from ganbench.distributed import World, check_divides, current_world
+    from ganbench.launch import launch
     from ganbench.training import loop
 
     if args.resume and args.preset:
         raise GanbenchError("--resume continues the run's saved config; drop --preset")
     config, out = resolve(args.preset, args.out, args.resume, **option_changes(args))
+    world = current_world(config.backend)
+    if args.nproc and args.nproc > 1 and not world.distributed:
+        check_divides(config, World(size=args.nproc))  # refused here, before any process starts
+        return launch(args.argv, args.nproc, config.backend)
+    if args.nproc and args.nproc != world.size:
+        raise GanbenchError(f"--nproc {args.nproc} in a world of {world.size} processes (set by torchrun or "
+                            "TF_CONFIG): drop --nproc")
     time_limit_s = None if args.time_limit is None else args.time_limit * 60
     last = loop.train(config, out, resume=args.resume, data_dir=args.data_dir, progress=not args.no_progress,
                       time_limit_s=time_limit_s)
-    print(f"done: {config.steps} steps; checkpoint {last}; samples in {out / loop.SAMPLES_DIR}")
+    if world.is_main:
+        print(f"done: {config.steps} steps; checkpoint {last}; samples in {out / loop.SAMPLES_DIR}")
     return 0
 
 
@@ -477,6 +494,7 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `train --nproc` runs in each worker
     if getattr(args, "no_download", False):
         os.environ["GANBENCH_NO_DOWNLOAD"] = "1"  # read by the data layer, here and in bench's processes
     try:

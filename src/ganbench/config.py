@@ -62,6 +62,8 @@ class TrainConfig:
     hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
     ortho_reg: float = 0.0       # BigGAN's orthogonal regularisation of G's weights (0: off)
     precision: str = "fp32"      # fp32, bf16 or fp16: what convolutions and dense layers compute in (precision.py)
+    sync_bn: bool = True         # several processes: BatchNorm over the global batch (else per replica)
+    nproc: int = 1               # the processes (replicas) the run trains on; --resume may change it
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
@@ -73,7 +75,7 @@ class TrainConfig:
             value = getattr(self, field)
             if value not in known:
                 raise GanbenchError(f"unknown {field} {value!r} (choose from {', '.join(known)})")
-        for field in ("steps", "batch_size", "n_dis", "sample_every", "checkpoint_every",
+        for field in ("steps", "batch_size", "n_dis", "nproc", "sample_every", "checkpoint_every",
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")

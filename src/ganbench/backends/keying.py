@@ -2,7 +2,8 @@
 
 Each training forward of D in a step gets a rank (0, 1, ... in call order: real, fake, the
 penalty's interpolates, the G update's fakes) and reads the call key mix32(step key ^ rank),
-which seeds its dropout masks; a model without dropout has no step key and reads none.
+which seeds its dropout masks; a model without dropout has no step key and reads none. A replica
+of a data-parallel step passes its rank as "shard": its masks are the rows of the global batch's.
 """
 
 
@@ -10,9 +11,10 @@ class DCallKeying:
     """Mixin of a backend GAN. The backend provides `_mix(x)` (rng.mix32 on its int64 tensors)
     and `_d_forward(images, context)` (a training forward of D)."""
 
-    def _start_step(self, step_key) -> None:
-        """step_key: the step's dropout key as the backend's int64 scalar, or None."""
-        self._step_key, self._d_calls = step_key, 0
+    def _start_step(self, step_key, shard: int = 0) -> None:
+        """step_key: the step's dropout key as the backend's int64 scalar, or None. shard: the
+        replica's rank, whose equal share of each global batch starts at row shard * B_local."""
+        self._step_key, self._d_calls, self._shard = step_key, 0, shard
 
     def _d_context(self, labels=None) -> dict:
         """The context of D's next training call (its labels, when conditional); counts the call
@@ -20,6 +22,8 @@ class DCallKeying:
         context = {} if labels is None else {"labels": labels}
         if self._step_key is not None:
             context["call_key"] = self._mix(self._step_key ^ self._d_calls)
+            if self._shard:
+                context["shard"] = self._shard
             self._d_calls += 1
         return context
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ganbench import checkpoint, data
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
+from ganbench.distributed import check_divides, current_world, shard_inputs
 from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
@@ -36,7 +37,7 @@ SAMPLES_DIR = "samples"
 GRID_SIZE = 64
 # what a resumed run may change: its length, its outputs, and where and how it runs (not the recipe)
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "backend",
-                     "mode", "eval_every", "eval_n", "precision"}
+                     "mode", "eval_every", "eval_n", "precision", "nproc"}
 
 
 def prepare_data(config: TrainConfig, data_dir) -> tuple:
@@ -98,13 +99,20 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
     """Train to `config.steps` G updates, writing samples, logs and checkpoints under `run_dir`.
     Returns the last checkpoint's path. resume: continue the run in `run_dir` from its newest
     valid checkpoint, with the same recipe. Raises TrainingStopped, after writing a checkpoint of
-    the step it finished, on SIGTERM/SIGINT or when the next step would pass `time_limit_s`."""
+    the step it finished, on SIGTERM/SIGINT or when the next step would pass `time_limit_s`.
+
+    Under torchrun (or TF_CONFIG for tf) each process trains its share of every global batch
+    (ganbench.distributed); only rank 0 writes, the others read the same files."""
     config.validate()
+    world = current_world(config.backend)
+    check_divides(config, world)
+    config = config.replace(nproc=world.size)
     run_dir = Path(run_dir)
     with contextlib.ExitStack() as held:
         if resume:
             saved = saved_config(run_dir)
-            held.enter_context(RunLock(run_dir))  # refused at once while another process trains here
+            if world.is_main:
+                held.enter_context(RunLock(run_dir))  # refused at once while another process trains here
         else:
             check_fresh_run_dir(run_dir)
         # the run records what "automatic" resolved to, so that sampling needs no data
@@ -124,25 +132,31 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         else:  # a new run, or one stopped before its first checkpoint: from the start
             state, start, path = {"nets": init_gan(spec, config.seed)}, 0, None
         backend = get_backend(config.backend)
-        gan = backend.GAN(spec, state, config, mode=config.mode)
+        # joining the other processes is the barrier between every rank's checks and rank 0's writes
+        gan = backend.GAN(spec, state, config, mode=config.mode, world=world)
         config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
-        evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every else None
+        evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every and world.is_main else None
+        stop = held.enter_context(StopRequests())
+        if not world.is_main:
+            return run_steps(gan, config, spec, stream, run_dir, start, path, backend, None, False, stop,
+                             time_limit_s)
         if not resume:  # everything that could refuse the input has run: now the directory
             run_dir.mkdir(parents=True, exist_ok=True)
             held.enter_context(RunLock(run_dir))
             check_fresh_run_dir(run_dir)  # a process that won the race has written its run by now
         atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
-        stop = held.enter_context(StopRequests())
         return run_steps(gan, config, spec, stream, run_dir, start, path, backend, evaluator, progress, stop,
                          time_limit_s)
 
 
 def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, backend, evaluator, progress: bool,
               stop: StopRequests, time_limit_s: float | None) -> Path:
-    """Steps start ... config.steps - 1 with their grids, logs, checkpoints and evaluations."""
+    """Steps start ... config.steps - 1 with their grids, logs, checkpoints and evaluations; in a
+    process other than rank 0 (gan.world), only the steps and the decisions taken together."""
     fixed_z = normal_noise(config.seed, STREAM_FIXED_NOISE, (GRID_SIZE, spec.z_dim))
     fixed_labels = sample_labels(spec, GRID_SIZE)  # a conditional G: classes 0, 1, ... across the grid
-    logger = RunLogger(run_dir, start)
+    world, main = gan.world, gan.world.is_main
+    logger = RunLogger(run_dir, start) if main else NoLogger()
     images_per_step = config.batch_size * config.n_dis
     bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     started = window_start = time.perf_counter()
@@ -152,7 +166,8 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
             step_start = time.perf_counter()
             if config.lr_decay != "none":
                 gan.set_lr_factor(lr_factor(config, step))
-            losses = gan.train_step(draw_step_inputs(config, stream, spec, step))
+            with peers_lost_as_error(backend, world, step):
+                losses = gan.train_step(shard_inputs(draw_step_inputs(config, stream, spec, step), world))
             done = step + 1
             check_finite(losses, done)
             window_steps += 1
@@ -162,7 +177,7 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
             if done % config.log_every == 0 or done == config.steps:
                 logger.log(done, {**losses, "img_per_s": rate})
                 window_start, window_steps = time.perf_counter(), 0
-            if done % config.sample_every == 0 or done == config.steps:
+            if main and (done % config.sample_every == 0 or done == config.steps):
                 save_grid(gan.generate(fixed_z, labels=fixed_labels), run_dir / SAMPLES_DIR / f"step_{done:07d}.png")
             # the time limit leaves room for two of the slowest steps (the first, which traces or
             # compiles, only until there is another) and the last checkpoint's write
@@ -170,11 +185,13 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
             slowest = step_s if step == start + 1 else max(slowest, step_s)
             out_of_time = (time_limit_s is not None
                            and time.perf_counter() - started + 2 * slowest + save_s > time_limit_s)
-            signum = stop.signal  # read once: a signal arriving after this stops after the next step
+            # read once: a signal arriving after this stops after the next step; decided together
+            with peers_lost_as_error(backend, world, step):
+                signum, out_of_time = agreed_stop(gan.collective, stop.signal, out_of_time)
             stopping = (signum or out_of_time) and done < config.steps
             if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_start = time.perf_counter()
-                last_path = save_checkpoint(gan, run_dir, done, config, spec, backend)
+                last_path = save_checkpoint(gan, run_dir, done, config, spec, backend, write=main)
                 save_s = time.perf_counter() - save_start
             if evaluator and (done % config.eval_every == 0 or done == config.steps):
                 bar.set_description("eval")
@@ -187,6 +204,39 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
         bar.close()
         logger.close()
     return last_path
+
+
+@contextlib.contextmanager
+def peers_lost_as_error(backend, world, step: int):
+    """In a distributed run, a collective that fails (another worker died or hung up) becomes one
+    line; the checkpoints written so far stay."""
+    try:
+        yield
+    except backend.COLLECTIVE_ERRORS as exc:
+        if not world.distributed:
+            raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GanbenchError(f"lost another worker during step {step + 1} ({first_line[:200]}); "
+                            "continue with --resume") from None
+
+
+def agreed_stop(collective, signum, out_of_time: bool) -> tuple:
+    """(signal, out of time) as every process sees them: the largest signal number any received,
+    and whether any ran out of time, so all stop after the same step."""
+    if not collective.world.distributed:
+        return signum, out_of_time
+    largest, late = collective.max([float(signum or 0), float(out_of_time)])
+    return (signal.Signals(int(largest)) if largest else None), bool(late)
+
+
+class NoLogger:
+    """The logger of a process that does not write (a rank other than 0)."""
+
+    def log(self, step: int, values: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def stopped_message(signum, step: int, path: Path, run_dir: Path) -> str:
@@ -212,10 +262,14 @@ class PeriodicEval:
         return {f"eval/{name}": value for name, value in result["metrics"].items()}
 
 
-def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend) -> Path:
+def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend, write: bool = True) -> Path:
+    """The step's checkpoint, once its weights are checked finite; write=False (ranks other than
+    0, whose weights are rank 0's) checks the same weights and writes nothing."""
     state = gan.export_state()
     for key, arrays in state["nets"].items():
         bad = [name for name, value in arrays.items() if not np.all(np.isfinite(value))]
         if bad:
             raise TrainingDiverged(f"non-finite weights in network {key} ({bad[0]}) at step {step}; last checkpoint kept")
+    if not write:
+        return checkpoint.checkpoint_path(run_dir, step)
     return checkpoint.save(run_dir, step, state, config, spec, writer_info(backend), config.keep_checkpoints)

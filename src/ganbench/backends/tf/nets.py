@@ -127,6 +127,8 @@ class BatchNorm(Layer):
     """PyTorch BatchNorm2d: biased batch variance normalises, unbiased variance feeds the
     running estimate, running = momentum * batch + (1 - momentum) * running."""
 
+    sync_replicas = 1  # > 1 while a data-parallel step is traced: statistics of the global batch
+
     def __init__(self, layer: S.BatchNorm, dtype):
         super().__init__(layer, dtype)
         self.gamma, self.beta = self.w, self.b  # None without affine
@@ -139,8 +141,15 @@ class BatchNorm(Layer):
         if not training:
             return tf.nn.batch_normalization(x, self.mean, self.var, self.beta, self.gamma, eps)
         axes = list(range(x.shape.rank - 1))  # per channel of NHWC, or per feature of (N, F)
-        mean, var = tf.nn.moments(x, axes=axes)
         count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+        if self.sync_replicas > 1:  # two passes over the global batch, as the torch backend's
+            from ganbench.backends.tf.distributed import replica_sum
+
+            count = count * self.sync_replicas
+            mean = replica_sum(tf.reduce_sum(x, axes)) / count
+            var = replica_sum(tf.reduce_sum(tf.square(x - mean), axes)) / count
+        else:
+            mean, var = tf.nn.moments(x, axes=axes)
         self.mean.assign(m * mean + (1.0 - m) * self.mean)
         self.var.assign(m * var * count / (count - 1.0) + (1.0 - m) * self.var)
         return tf.nn.batch_normalization(x, mean, var, self.beta, self.gamma, eps)
@@ -222,7 +231,9 @@ class Dropout:
         if call_key is None:
             raise ValueError("dropout in training needs the step's dropout key")
         n, (h, w, c) = tf.shape(x, out_type=tf.int64)[0], x.shape[1:]
-        index = tf.transpose(tf.reshape(tf.range(n * c * h * w), [n, c, h, w]), [0, 2, 3, 1])
+        # the element's index in the global batch: a replica's rows start at shard * numel
+        offset = context.get("shard", 0) * n * c * h * w
+        index = tf.transpose(tf.reshape(tf.range(n * c * h * w) + offset, [n, c, h, w]), [0, 2, 3, 1])
         keep = mix32(index ^ mix32(call_key ^ self.layer_key, shift), shift) >= self.threshold
         return x * (tf.cast(keep, x.dtype) * self.scale)
 

@@ -9,6 +9,8 @@ from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
 from ganbench.backends.tf.nets import BatchNorm, Network, shift
+from ganbench.distributed import SINGLE, SingleProcess, World
+from ganbench.errors import GanbenchError
 from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, scales_loss
@@ -20,6 +22,8 @@ NAME = "tf"
 # faster than XLA on both official-example presets and 6% slower on dcgan (benchmarks/README.md).
 DEFAULT_MODE = "graph"
 OPTIONS = "NHWC tensors; ganbench's Adam inside the step's graph"
+# what a collective raises when another worker dies or hangs up
+COLLECTIVE_ERRORS = (tf.errors.OpError,)
 MODES = {
     "eager": "TensorFlow eager (no tf.function)",
     "graph": "tf.function graph, jit_compile=False (no XLA)",
@@ -74,9 +78,17 @@ class GAN(DCallKeying):
     backend = NAME
 
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
-                 mode: str = "default"):
-        self.spec, self.hp, self.loss = spec, hp, hp.loss
+                 mode: str = "default", world: World = SINGLE):
+        self.spec, self.hp, self.loss, self.world = spec, hp, hp.loss, world
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
+        self.strategy, self.collective = None, SingleProcess()
+        if world.distributed:
+            if self.mode != "graph":
+                raise GanbenchError(f"the tf backend trains in several processes in graph mode only, not {self.mode!r}")
+            from ganbench.backends.tf.distributed import Collective, strategy_for
+
+            self.strategy = strategy_for(world)
+            self.collective = Collective(self.strategy, world)
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():
@@ -106,6 +118,8 @@ class GAN(DCallKeying):
             self._load_opt(state["opt"])
         if self.mode == "eager":
             self._step_fn = self._train_step
+        elif self.strategy is not None:
+            self._step_fn = tf.function(lambda *args: self.strategy.run(self._replica_step, args=args))
         else:
             self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
         self._generate_fns = {net: tf.function(partial(self._g_forward, net)) for net in (self.G, self.G_ema)
@@ -151,6 +165,10 @@ class GAN(DCallKeying):
         scale, skipped unless all are finite, the scale updated by GradScaler's rule (see the torch
         backend; ganbench.precision)."""
         step = (lambda g: self.opts["D"].apply(g, self.D.trainables)) if key == "D" else self._apply_G
+        if self.strategy is not None:  # every replica applies the replicas' mean gradient
+            from ganbench.backends.tf.distributed import replica_mean
+
+            grads = replica_mean([tf.convert_to_tensor(g) for g in grads])
         if not self.loss_scales:
             return step(grads)
         state = self.loss_scales[key]
@@ -170,8 +188,24 @@ class GAN(DCallKeying):
                 "loss_scale_g": self.loss_scales["G"]["scale"].read_value(),
                 "skipped_updates": self.loss_scales["D"]["skipped"] + self.loss_scales["G"]["skipped"]}
 
+    def _replica_step(self, *args):
+        """One replica's step (under strategy.run): BatchNorm over the global batch while traced
+        (hp.sync_bn), the losses' mean over the replicas out."""
+        from ganbench.backends.tf.distributed import replica_mean
+
+        sync = self.world.size if self.hp.sync_bn else 1
+        norms = [layer for net in (self.G, self.D) for layer in net.layers if isinstance(layer, BatchNorm)]
+        for layer in norms:
+            layer.sync_replicas = sync
+        try:
+            out = self._train_step(*args)
+        finally:
+            for layer in norms:
+                layer.sync_replicas = 1
+        return replica_mean({name: tf.cast(value, tf.float64) for name, value in out.items()})
+
     def _train_step(self, reals, z, z_g, alphas, dropout_key, labels, fake_labels, g_labels):
-        self._start_step(dropout_key)
+        self._start_step(dropout_key, self.world.rank)
         labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(reals[0], z[0], labels[0], fake_labels[0])

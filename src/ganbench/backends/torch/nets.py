@@ -102,11 +102,23 @@ class SNConv2d(SpectralNorm, Conv2d):
 
 
 class BatchNorm(nn.modules.batchnorm._BatchNorm):
-    """BatchNorm2d on (N, C, H, W), BatchNorm1d on (N, F): F.batch_norm normalises per dim 1."""
+    """BatchNorm2d on (N, C, H, W), BatchNorm1d on (N, F): F.batch_norm normalises per dim 1.
+    sync_replicas > 1 (set by the GAN for its training steps only): training forwards normalise
+    over the replicas' global batch (distributed.synchronised_batch_norm)."""
+
+    sync_replicas = 1
 
     def _check_input_dim(self, x):
         if x.dim() not in (2, 4):
             raise ValueError(f"BatchNorm expects (N, F) or (N, C, H, W), got shape {tuple(x.shape)}")
+
+    def forward(self, x):
+        if self.training and self.sync_replicas > 1:
+            from ganbench.backends.torch.distributed import synchronised_batch_norm
+
+            self._check_input_dim(x)
+            return synchronised_batch_norm(self, x, self.sync_replicas)
+        return super().forward(x)
 
 
 class EmbeddingTable(nn.Module):
@@ -191,7 +203,8 @@ class KeyedDropout(nn.Module):
         call_key = context.get("call_key")
         if call_key is None:
             raise ValueError("dropout in training needs the step's dropout key")
-        index = torch.arange(x.numel(), device=x.device).reshape(x.shape)
+        # the element's index in the global batch: a replica's rows start at shard * numel
+        index = torch.arange(x.numel(), device=x.device).reshape(x.shape) + context.get("shard", 0) * x.numel()
         keep = mix32(index ^ mix32(call_key ^ self.layer_key)) >= self.threshold
         return x * (keep.to(x.dtype) * self.scale)
 

@@ -11,6 +11,7 @@ from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
 from ganbench.backends.torch.nets import (PREFIX, BatchNorm, build_network, canonical_names, export_canonical,
                                           load_canonical, set_compute_dtype)
+from ganbench.distributed import SINGLE, SingleProcess, World
 from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, python_where, scales_loss
@@ -20,6 +21,8 @@ from ganbench.training.inputs import STEP_PARTS, StepInputs
 NAME = "torch"
 DEFAULT_MODE = "eager"  # torch.compile did not beat eager on the CPU (benchmarks/README.md)
 OPTIONS = "channels_last memory format on the CPU; torch.optim.Adam's per-tensor loop (its CPU default)"
+# what a collective raises when another worker dies or hangs up (gloo and NCCL raise RuntimeError)
+COLLECTIVE_ERRORS = (RuntimeError,)
 MODES = {
     "eager": "PyTorch eager",
     "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager; "
@@ -41,6 +44,15 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def collective(world: World):
+    """The collective operations among the world's processes (joining its process group)."""
+    if not world.distributed:
+        return SingleProcess()
+    from ganbench.backends.torch.distributed import Collective
+
+    return Collective(world)
+
+
 class GAN(DCallKeying):
     """Generator, discriminator and their Adam optimisers, with PyTorch semantics throughout.
 
@@ -51,10 +63,15 @@ class GAN(DCallKeying):
     backend = NAME
 
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
-                 mode: str = "default"):
-        self.spec, self.hp, self.loss = spec, hp, hp.loss
+                 mode: str = "default", world: World = SINGLE):
+        self.spec, self.hp, self.loss, self.world = spec, hp, hp.loss, world
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
+        if world.distributed:
+            from ganbench.backends.torch.distributed import device_for
+
+            device = device or device_for(world)
         self.device = torch.device(device or default_device())
+        self.collective = collective(world)
         self.dtype = getattr(torch, dtype)
         # NHWC memory under NCHW indexing: oneDNN's faster layout (benchmarks/fast_step.py: 0-13%
         # faster CPU steps); not measured on a GPU, where the contiguous layout stays.
@@ -178,6 +195,10 @@ class GAN(DCallKeying):
         """One Adam step (then G's EMA, after G's); eps_form "keras" (eps added to sqrt(v) before
         the bias correction) is torch's form with eps / sqrt(1 - beta2^t), set in Python doubles
         before the step."""
+        if self.world.distributed:
+            from ganbench.backends.torch.distributed import average_gradients
+
+            average_gradients(self.nets[key].parameters(), self.world.size)
         if self.loss_scales and not self._unscaled_and_finite(key):
             return  # a skipped step: no Adam step, no EMA update
         opt = self.opts[key]
@@ -205,10 +226,27 @@ class GAN(DCallKeying):
             n_dis=inputs.n_dis)
 
     def train_step(self, inputs: StepInputs) -> dict:
+        """One training step on this replica's share of the inputs (distributed.shard_inputs); the
+        losses returned are the replicas' mean. Under several replicas with hp.sync_bn, G's and D's
+        BatchNorms normalise over the global batch during the step (and only then)."""
+        sync = self.world.size if self.world.distributed and self.hp.sync_bn else 1
+        norms = [m for net in (self.G, self.D) for m in net.modules() if isinstance(m, BatchNorm)]
+        for m in norms:
+            m.sync_replicas = sync
+        try:
+            out = self._local_step(inputs)
+        finally:
+            for m in norms:
+                m.sync_replicas = 1
+        if not self.world.distributed:
+            return out
+        return dict(zip(out, self.collective.mean(list(out.values()))))
+
+    def _local_step(self, inputs: StepInputs) -> dict:
         """n_dis D updates then one G update (hp.update 'alternating'), or one forward of G and D
         whose losses update both ('simultaneous'). Without inputs.z_g the G update reuses the
         fake batch of the last D update (as pytorch/examples dcgan does), scored by the updated D."""
-        self._start_step(self._key(inputs.dropout_key))
+        self._start_step(self._key(inputs.dropout_key), self.world.rank)
         t = self._step_tensors(inputs)
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(t.reals[0], t.z[0], t.labels[0], t.fake_labels[0])

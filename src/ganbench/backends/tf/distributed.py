@@ -1,0 +1,49 @@
+"""tf.distribute for ganbench's data-parallel step: MultiWorkerMirroredStrategy across the
+processes of TF_CONFIG, one replica each. The step runs under strategy.run inside the step's
+tf.function; ganbench's variables stay plain per-process variables (created outside the
+strategy's scope), kept identical on every replica because every update applies the same
+all-reduced gradients, as the torch backend does. The replica context's all-reduce serves the
+gradient mean, BatchNorm over the global batch (its gradient is the all-reduce of the gradient)
+and the losses' mean.
+"""
+
+import tensorflow as tf
+
+from ganbench.distributed import World
+
+
+def strategy_for(world: World):
+    """The strategy of the TF_CONFIG cluster: created before any variable, as TensorFlow requires
+    (it configures the collective ops of the process)."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def replica_sum(x):
+    """The sum of x over the replicas (differentiable: the gradient is the sum of the gradients)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def replica_mean(values):
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, values)
+
+
+class Collective:
+    """The decisions the processes take together, outside the step: an elementwise maximum of
+    Python floats (all-gathered, then the maximum) and a barrier."""
+
+    def __init__(self, strategy, world: World):
+        self.strategy, self.world = strategy, world
+
+        @tf.function
+        def gathered(values):
+            gather = lambda v: tf.distribute.get_replica_context().all_gather(v, axis=0)  # noqa: E731
+            return strategy.run(gather, args=(values,))
+
+        self._gathered = gathered
+
+    def max(self, values: list) -> list:
+        rows = self._gathered(tf.constant([values], tf.float64))  # [world size, len(values)]
+        return tf.reduce_max(rows, axis=0).numpy().tolist()
+
+    def barrier(self) -> None:
+        self.max([0.0])

@@ -1,0 +1,21 @@
+"""One replica of the data-parallel tests (tests/test_distributed.py), run as a script under
+torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) or TF_CONFIG:
+
+    python tests/distributed_worker.py BACKEND CASE DTYPE STEPS SYNC_BN OUT
+
+Trains STEPS steps of CASE (distributed_cases.CASES) on this replica's rows of the global inputs;
+rank 0 writes the final state to OUT (safetensors, flattened as checkpoint.flatten_state)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from distributed_cases import run_case  # noqa: E402
+
+from ganbench.distributed import current_world  # noqa: E402
+
+if __name__ == "__main__":
+    backend, case, dtype, steps, sync_bn, out = sys.argv[1:]
+    world = current_world(backend)
+    run_case(backend, case, dtype, int(steps), sync_bn == "1", world, out)
