@@ -99,20 +99,21 @@ def supervise(workers: list) -> int:
     saved = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while None in (codes := [worker.poll() for worker in workers]):
-            if any(code not in (None, 0) for code in codes):  # one failed: the others cannot go on
+            failed = [(rank, code) for rank, code in enumerate(codes) if code not in (None, 0)]
+            if failed:  # the first to fail is the cause; the others cannot go on without it
                 stop(workers)
-                codes = [worker.poll() for worker in workers]
                 break
             time.sleep(0.1)
+        else:
+            failed = [(rank, code) for rank, code in enumerate(codes) if code]
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
     if received:
         return 128 + received[0]
-    failed = [(rank, code) for rank, code in enumerate(codes) if code]
     if not failed:
         return 0
-    rank, code = min(failed, key=lambda failure: failure[1] > 0)  # a killed worker is the cause
+    rank, code = failed[0]
     if code > 0:  # the worker said why (one line on stderr) and chose the exit code
         return code
     raise GanbenchError(worker_failure(rank, code))

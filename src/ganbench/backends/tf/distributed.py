@@ -29,21 +29,22 @@ def replica_mean(values):
 
 class Collective:
     """The decisions the processes take together, outside the step: an elementwise maximum of
-    Python floats (all-gathered, then the maximum) and a barrier."""
+    Python floats and a barrier. Each replica writes its values into its own row of a zero
+    [world size, k] matrix; the all-reduced sum is every replica's values (an all-gather)."""
 
     def __init__(self, strategy, world: World):
         self.strategy, self.world = strategy, world
 
         @tf.function
-        def gathered(values):
-            gather = lambda v: tf.distribute.get_replica_context().all_gather(v, axis=0)  # noqa: E731
-            return strategy.run(gather, args=(values,))
+        def gathered(row):
+            return strategy.run(lambda r: replica_sum(tf.identity(r)), args=(row,))
 
         self._gathered = gathered
 
     def max(self, values: list) -> list:
-        rows = self._gathered(tf.constant([values], tf.float64))  # [world size, len(values)]
-        return tf.reduce_max(rows, axis=0).numpy().tolist()
+        rows = [[0.0] * len(values) for _ in range(self.world.size)]
+        rows[self.world.rank] = list(values)
+        return tf.reduce_max(self._gathered(tf.constant(rows, tf.float64)), axis=0).numpy().tolist()
 
     def barrier(self) -> None:
         self.max([0.0])

@@ -12,6 +12,7 @@ from ganbench.backends.torch import losses
 from ganbench.backends.torch.nets import (PREFIX, BatchNorm, build_network, canonical_names, export_canonical,
                                           load_canonical, set_compute_dtype)
 from ganbench.distributed import SINGLE, SingleProcess, World
+from ganbench.errors import GanbenchError
 from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, python_where, scales_loss
@@ -68,6 +69,9 @@ class GAN(DCallKeying):
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
         if world.distributed:
             from ganbench.backends.torch.distributed import device_for
+
+            if self.mode != "eager":
+                raise GanbenchError(f"the torch backend trains in several processes in eager mode only, not {self.mode!r}")
 
             device = device or device_for(world)
         self.device = torch.device(device or default_device())
