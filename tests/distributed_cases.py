@@ -11,6 +11,7 @@ from ganbench.distributed import SINGLE, shard_inputs
 from ganbench.init import init_gan
 from ganbench.rng import dropout_step_key, normal_noise
 from ganbench.training.inputs import StepInputs
+from ganbench.training.loop import check_finite
 
 BATCH = 8
 CASES = {  # name: (model, channels, size, width, config fields)
@@ -52,12 +53,20 @@ def flat(state: dict) -> dict:
     return {name: np.ascontiguousarray(value) for name, value in tensors.items()}
 
 
-def run_case(backend: str, case: str, dtype: str, steps: int, sync_bn: bool, world=SINGLE, out=None) -> dict:
-    """The state after `steps` steps on this replica's rows; rank 0 writes it to `out`."""
+def run_case(backend: str, case: str, dtype: str, steps: int, sync_bn: bool, world=SINGLE, out=None,
+             nan_rank: int = -1) -> dict:
+    """The state after `steps` steps on this replica's rows; rank 0 writes it to `out`. Every
+    step's losses are checked as the training loop checks them (TrainingDiverged)."""
     spec, config = case_setup(case)
     config = config.replace(sync_bn=sync_bn, backend=backend)
     gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, 0)}, config, dtype=dtype, world=world)
-    losses = [gan.train_step(shard_inputs(global_inputs(spec, config, s), world)) for s in range(steps)]
+    losses = []
+    for s in range(steps):
+        inputs = shard_inputs(global_inputs(spec, config, s), world)
+        if world.rank == nan_rank:  # one replica's batch turns the step's losses non-finite
+            inputs.reals[:] = np.nan
+        losses.append(gan.train_step(inputs))
+        check_finite(losses[-1], s + 1)
     state = gan.export_state()
     if out and world.is_main:
         tensors = flat(state)

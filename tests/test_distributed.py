@@ -19,7 +19,6 @@ Tolerances:
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from ganbench import distributed
 from ganbench.config import TrainConfig
 from ganbench.distributed import World, check_divides, shard_inputs
 from ganbench.errors import GanbenchError
+from ganbench.launch import worker_environments
 
 sys.path.insert(0, str(Path(__file__).parent))
 from distributed_cases import BATCH, case_setup, flat, global_inputs, run_case  # noqa: E402
@@ -45,22 +45,8 @@ WORKER = Path(__file__).parent / "distributed_worker.py"
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def worker_envs(backend: str, nproc: int) -> list:
-    """The environment of each replica, as torchrun or a TF_CONFIG cluster sets it."""
-    base = {**os.environ, **QUIET}
-    if backend == "torch":
-        port = str(free_port())
-        return [{**base, "RANK": str(r), "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(r), "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": port} for r in range(nproc)]
-    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(nproc)]}
-    return [{**base, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": r}})}
-            for r in range(nproc)]
+    return [{**env, **QUIET} for env in worker_environments(backend, nproc)]
 
 
 def run_workers(backend, case, dtype, steps, sync_bn, out: Path, nproc=2) -> dict:
@@ -108,6 +94,7 @@ def test_world_from_the_launchers_environment(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert distributed.current_world("torch") == World(3, 4, 1)
+    monkeypatch.delenv("LOCAL_RANK")
     cluster = {"worker": ["a:1", "b:2", "c:3"]}
     monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 2}}))
     assert distributed.current_world("tf") == World(2, 3, 0)
@@ -148,6 +135,22 @@ def test_per_replica_batchnorm_is_another_computation(tmp_path):
     got = run_workers("torch", "dcgan", "float64", 1, False, tmp_path / "state.safetensors")
     ref = flat(run_case("torch", "dcgan", "float64", 1, True)["state"])
     assert worst_rel(ref, got)[0] > 1e-6
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_a_non_finite_loss_stops_every_replica_with_the_same_line(backend, tmp_path):
+    """Only replica 1's batch is NaN; the losses are the replicas' mean, so every replica sees the
+    same non-finite value and stops after the same step with the same line (nobody hangs)."""
+    args = [sys.executable, str(WORKER), backend, "dcgan", "float32", "3", "1", str(tmp_path / "x"), "1"]
+    procs = [subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True) for env in worker_envs(backend, 2)]
+    try:
+        errors = [proc.communicate(timeout=PROCESS_TIMEOUT_S)[1] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [3, 3]
+    lines = [[line for line in err.splitlines() if line.startswith("ganbench: error:")] for err in errors]
+    assert lines[0] == lines[1] and len(lines[0]) == 1 and "non-finite" in lines[0][0] and "step 1" in lines[0][0]
 
 
 # -- the command line: launch, resume at another world size, a killed worker ---------------------

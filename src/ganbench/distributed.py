@@ -52,7 +52,7 @@ def torchrun_world() -> World | None:
 
 def tf_config_world() -> World | None:
     """The World of TF_CONFIG (tf.distribute's cluster description): its workers, in order, are the
-    ranks; None when it is absent."""
+    ranks (LOCAL_RANK, which `train --nproc` sets, picks a worker's GPU); None when it is absent."""
     text = os.environ.get("TF_CONFIG")
     if not text:
         return None
@@ -61,7 +61,7 @@ def tf_config_world() -> World | None:
         workers, task = config["cluster"]["worker"], config["task"]
         if task["type"] != "worker":
             raise GanbenchError(f"TF_CONFIG task type {task['type']!r}: ganbench runs workers only")
-        return World(int(task["index"]), len(workers), 0)
+        return World(int(task["index"]), len(workers), int(os.environ.get("LOCAL_RANK", 0)))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         raise GanbenchError("TF_CONFIG must be JSON with cluster.worker (a list) and task.type/index") from None
 

@@ -73,16 +73,24 @@ def launch_torch(argv: list, nproc: int) -> int:
     return 0
 
 
-def launch_tf(argv: list, nproc: int) -> int:
-    ports = [free_port() for _ in range(nproc)]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+def worker_environments(backend: str, nproc: int) -> list:
+    """Each local worker's environment, as its framework's launcher describes a world on this
+    machine: torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT for torch; for
+    tf a TF_CONFIG naming every worker's 127.0.0.1 port (and LOCAL_RANK, which picks its GPU)."""
     env = worker_environment(nproc)
-    workers = []
-    for index in range(nproc):
-        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        workers.append(subprocess.Popen([sys.executable, "-m", "ganbench", *argv],
-                                        env={**env, "TF_CONFIG": json.dumps(config)}))
-    return supervise(workers)
+    if backend == "torch":
+        port = str(free_port())
+        return [{**env, "RANK": str(rank), "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(rank),
+                 "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port} for rank in range(nproc)]
+    cluster = {"worker": [f"127.0.0.1:{free_port()}" for _ in range(nproc)]}
+    return [{**env, "LOCAL_RANK": str(index),
+             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            for index in range(nproc)]
+
+
+def launch_tf(argv: list, nproc: int) -> int:
+    return supervise([subprocess.Popen([sys.executable, "-m", "ganbench", *argv], env=env)
+                      for env in worker_environments("tf", nproc)])
 
 
 def supervise(workers: list) -> int:

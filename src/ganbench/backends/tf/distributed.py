@@ -14,7 +14,12 @@ from ganbench.distributed import World
 
 def strategy_for(world: World):
     """The strategy of the TF_CONFIG cluster: created before any variable, as TensorFlow requires
-    (it configures the collective ops of the process)."""
+    (it configures the collective ops of the process). One replica per process: on a GPU machine
+    the worker sees only GPU <local rank> (MultiWorkerMirroredStrategy would otherwise make a
+    replica of every local GPU, each applying ganbench's updates to the same plain variables)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        tf.config.set_visible_devices(gpus[world.local_rank % len(gpus)], "GPU")
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
