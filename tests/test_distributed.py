@@ -209,25 +209,52 @@ def children(pid: int) -> list:
     return found
 
 
-@pytest.mark.parametrize("backend", ["torch", "tf"])
-def test_a_killed_worker_stops_the_run_in_one_line_and_resume_is_exact(backend, tmp_path):
-    run = tmp_path / "run"
+def start_run(backend: str, run: Path) -> subprocess.Popen:
+    """`train --nproc 2` of a long run, once its first checkpoint is written."""
     launcher = subprocess.Popen(train_command(run, 100000, "--backend", backend, "--nproc", "2"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, **QUIET})
+    deadline = time.monotonic() + PROCESS_TIMEOUT_S
+    while not list((run / "checkpoints").glob("step_*.safetensors")):
+        if launcher.poll() is not None or time.monotonic() > deadline:
+            stop_all(launcher)
+            pytest.fail(f"no checkpoint was written: {launcher.communicate()[1][-3000:]}")
+        time.sleep(0.2)
+    return launcher
+
+
+def stop_all(launcher: subprocess.Popen) -> None:
+    for pid in children(launcher.pid):
+        os.kill(pid, signal.SIGKILL)
+    launcher.kill()
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_sigterm_to_the_launcher_stops_every_worker_after_one_checkpoint(backend, tmp_path):
+    launcher = start_run(backend, tmp_path / "run")
     try:
-        deadline = time.monotonic() + PROCESS_TIMEOUT_S
-        while not list((run / "checkpoints").glob("step_*.safetensors")):
-            assert launcher.poll() is None and time.monotonic() < deadline, "no checkpoint was written"
-            time.sleep(0.2)
+        launcher.send_signal(signal.SIGTERM)
+        _, err = launcher.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        stop_all(launcher)
+    assert launcher.returncode == 143
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ganbench: stopped by SIG"), err
+    stopped_at = int(lines[0].split("after step ")[1].split(";")[0])
+    assert (tmp_path / "run" / "checkpoints" / f"step_{stopped_at:07d}.safetensors").is_file()
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_a_killed_worker_stops_the_run_in_one_line_and_resume_is_exact(backend, tmp_path):
+    run = tmp_path / "run"
+    launcher = start_run(backend, run)
+    try:
         workers = children(launcher.pid)
         assert len(workers) == 2
         os.kill(workers[-1], signal.SIGKILL)
         _, err = launcher.communicate(timeout=PROCESS_TIMEOUT_S)  # a hang fails here
     finally:
-        for pid in children(launcher.pid):
-            os.kill(pid, signal.SIGKILL)
-        launcher.kill()
+        stop_all(launcher)
     assert launcher.returncode == 2
     lines = [line for line in err.splitlines() if line.startswith("ganbench:")]
     assert any(line.startswith("ganbench: error: worker ") and "was killed by SIGKILL" in line for line in lines), err

@@ -506,7 +506,8 @@ def main(argv=None) -> int:
         print(f"ganbench: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except TrainingStopped as exc:
-        print(f"ganbench: {exc}", file=sys.stderr)
+        if str(exc):  # empty from a data-parallel run's ranks other than 0
+            print(f"ganbench: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a failed read or write (full disk, permissions): what and which file
         where = f" {exc.filename}" if exc.filename else ""

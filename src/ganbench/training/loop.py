@@ -199,7 +199,8 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
                 bar.set_description(None)
                 window_start, window_steps = time.perf_counter(), 0  # eval time is not training time
             if stopping:
-                raise TrainingStopped(stopped_message(signum, done, last_path, run_dir), EXIT_CODES.get(signum, 0))
+                message = stopped_message(signum, done, last_path, run_dir) if main else ""  # said once
+                raise TrainingStopped(message, EXIT_CODES.get(signum, 0))
     finally:
         bar.close()
         logger.close()
