@@ -132,8 +132,8 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         else:  # a new run, or one stopped before its first checkpoint: from the start
             state, start, path = {"nets": init_gan(spec, config.seed)}, 0, None
         backend = get_backend(config.backend)
-        # joining the other processes is the barrier between every rank's checks and rank 0's writes
         gan = backend.GAN(spec, state, config, mode=config.mode, world=world)
+        gan.collective.barrier()  # every rank has checked the run directory before rank 0 writes to it
         config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
         evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every and world.is_main else None
         stop = held.enter_context(StopRequests())
