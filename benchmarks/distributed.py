@@ -114,7 +114,8 @@ def measure(preset, width, channels, backend, nproc, threads, steps, warmup) -> 
                str(channels), "--backend", backend, "--steps", str(steps), "--warmup", str(warmup),
                "--threads", str(threads)]
     envs = [{**env, "OMP_NUM_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
-             "TF_CPP_MIN_LOG_LEVEL": "2"} for env in worker_environments(backend, nproc)]
+             "TF_NUM_INTEROP_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
+            for env in worker_environments(backend, nproc)]
     if nproc == 1:
         envs = [{k: v for k, v in envs[0].items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TF_CONFIG")}]
     procs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for env in envs]

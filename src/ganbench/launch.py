@@ -32,7 +32,7 @@ def worker_environment(nproc: int) -> dict:
     per worker), unless the user set the thread counts."""
     threads = str(max(1, (os.cpu_count() or 1) // nproc))
     env = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         env.setdefault(name, threads)
     return env
 

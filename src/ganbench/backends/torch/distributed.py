@@ -8,6 +8,8 @@ support (torch.autograd.grad with create_graph). The gradients are averaged inst
 all-reduce per network and update, just before Adam: the one point every step passes through.
 """
 
+import atexit
+
 import torch
 import torch.distributed as dist
 
@@ -31,6 +33,9 @@ class Collective:
                 torch.cuda.set_device(self.device)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
                                     rank=world.rank, world_size=world.size)
+            # left to the interpreter's exit, gloo's threads can outlive Python ("terminate called
+            # without an active exception", seen here once): the group ends first
+            atexit.register(dist.destroy_process_group)
 
     def max(self, values: list) -> list:
         """The elementwise maximum of every rank's `values` (Python floats)."""
