@@ -54,11 +54,11 @@ def flat(state: dict) -> dict:
 
 
 def run_case(backend: str, case: str, dtype: str, steps: int, sync_bn: bool, world=SINGLE, out=None,
-             nan_rank: int = -1) -> dict:
+             nan_rank: int = -1, devices: int = 1) -> dict:
     """The state after `steps` steps on this replica's rows; rank 0 writes it to `out`. Every
     step's losses are checked as the training loop checks them (TrainingDiverged)."""
     spec, config = case_setup(case)
-    config = config.replace(sync_bn=sync_bn, backend=backend)
+    config = config.replace(sync_bn=sync_bn, backend=backend, devices=devices)
     gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, 0)}, config, dtype=dtype, world=world)
     losses = []
     for s in range(steps):

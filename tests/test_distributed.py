@@ -49,10 +49,13 @@ def worker_envs(backend: str, nproc: int) -> list:
     return [{**env, **QUIET} for env in worker_environments(backend, nproc)]
 
 
-def run_workers(backend, case, dtype, steps, sync_bn, out: Path, nproc=2) -> dict:
-    """Train the case in `nproc` processes; rank 0's final tensors (and "losses")."""
-    args = [sys.executable, str(WORKER), backend, case, dtype, str(steps), "1" if sync_bn else "0", str(out)]
-    procs = [subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True) for env in worker_envs(backend, nproc)]
+def run_workers(backend, case, dtype, steps, sync_bn, out: Path, nproc=2, devices=1) -> dict:
+    """Train the case in `nproc` processes (of `devices` replicas each; a single process with
+    devices > 1 runs TensorFlow's MirroredStrategy); rank 0's final tensors (and "losses")."""
+    args = [sys.executable, str(WORKER), backend, case, dtype, str(steps), "1" if sync_bn else "0", str(out),
+            "-1", str(devices)]
+    envs = worker_envs(backend, nproc) if nproc > 1 else [{**os.environ, **QUIET}]
+    procs = [subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True) for env in envs]
     try:
         errors = [proc.communicate(timeout=PROCESS_TIMEOUT_S)[1] for proc in procs]
     finally:
@@ -127,6 +130,18 @@ def test_two_replicas_equal_one_process_float32_first_step(backend, tmp_path):
     ref = flat(one["state"])
     for name in (n for n in ref if n.startswith(("G.", "D.")) and "running" not in n):
         assert np.max(np.abs(got[name] - ref[name])) <= FIRST_ADAM_STEP_BOUND * lr, name
+
+
+@pytest.mark.parametrize("case", ["dcgan", "sngan_resnet", "wgan_gp_resnet", "dcgan_tf_tutorial"])
+def test_two_local_replicas_equal_one_process_float64(case, tmp_path):
+    """TensorFlow's MirroredStrategy over 2 logical CPU devices in one process (as over 2 GPUs)."""
+    got = run_workers("tf", case, "float64", 3, True, tmp_path / "state.safetensors", nproc=1, devices=2)
+    ref = flat(run_case("tf", case, "float64", 3, True)["state"])
+    rel, name = worst_rel(ref, got)
+    assert rel < FP64_STEP_RTOL, (rel, name)
+    if case == "dcgan":  # and each replica normalised its own rows without --sync-bn: not vacuous
+        alone = run_workers("tf", case, "float64", 3, False, tmp_path / "alone.safetensors", nproc=1, devices=2)
+        assert worst_rel(ref, alone)[0] > 1e-6
 
 
 def test_per_replica_batchnorm_is_another_computation(tmp_path):
@@ -268,3 +283,15 @@ def test_a_killed_worker_stops_the_run_in_one_line_and_resume_is_exact(backend, 
     assert straight.returncode == 0, straight.stderr[-3000:]
     ref, got = final_tensors(tmp_path / "straight", target), final_tensors(run, target)
     assert all(np.array_equal(ref[k], got[k]) for k in ref)
+
+
+def test_cli_devices_trains_tf_replicas_and_torch_refuses(tmp_path):
+    run = tmp_path / "tf"
+    done = run_cli(train_command(run, 2, "--backend", "tf", "--devices", "2"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "config.json").read_text())["devices"] == 2
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and all(np.isfinite(r["d_loss"]) for r in records)
+    refused = run_cli(train_command(tmp_path / "torch", 2, "--devices", "2"))
+    assert refused.returncode == 2 and not (tmp_path / "torch").exists()
+    assert refused.stderr.strip() == "ganbench: error: devices: the torch backend runs one device per process (use --nproc)"

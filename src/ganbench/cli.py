@@ -134,6 +134,9 @@ def add_train(sub) -> None:
                    "(torch: torchrun's launcher, gloo on the CPU, NCCL on GPUs; tf: MultiWorkerMirroredStrategy); "
                    "--batch-size stays the global batch, split evenly; the same run as one process. Several "
                    "machines: start the workers with torchrun or TF_CONFIG instead; default 1")
+    p.add_argument("--devices", type=positive_int, help="tf: replicas in this process, one per local GPU (or "
+                   "logical CPU devices on a CPU), by tf.distribute.MirroredStrategy; the batch splits over "
+                   "processes x devices; torch runs one device per process (use --nproc); default 1")
     p.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, help="BatchNorm over the global batch "
                    "across processes (the same computation as one process); --no-sync-bn: per-process statistics, "
                    "as DistributedDataParallel without SyncBatchNorm; default on")
@@ -145,7 +148,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision", "sync_bn")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision", "sync_bn", "devices")
 
 
 def option_changes(args) -> dict:

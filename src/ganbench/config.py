@@ -63,7 +63,8 @@ class TrainConfig:
     ortho_reg: float = 0.0       # BigGAN's orthogonal regularisation of G's weights (0: off)
     precision: str = "fp32"      # fp32, bf16 or fp16: what convolutions and dense layers compute in (precision.py)
     sync_bn: bool = True         # several processes: BatchNorm over the global batch (else per replica)
-    nproc: int = 1               # the processes (replicas) the run trains on; --resume may change it
+    nproc: int = 1               # the processes the run trains on; --resume may change it
+    devices: int = 1             # tf: replicas in each process (MirroredStrategy over local devices)
 
     def validate(self) -> "TrainConfig":
         """Raise GanbenchError naming the first bad field; return self for chaining."""
@@ -75,7 +76,7 @@ class TrainConfig:
             value = getattr(self, field)
             if value not in known:
                 raise GanbenchError(f"unknown {field} {value!r} (choose from {', '.join(known)})")
-        for field in ("steps", "batch_size", "n_dis", "nproc", "sample_every", "checkpoint_every",
+        for field in ("steps", "batch_size", "n_dis", "nproc", "devices", "sample_every", "checkpoint_every",
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
@@ -94,6 +95,8 @@ class TrainConfig:
             raise GanbenchError(f"unknown adam-eps-form {self.eps_form!r} (choose from {', '.join(EPS_FORMS)})")
         if self.precision not in PRECISIONS:
             raise GanbenchError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+        if self.devices > 1 and self.backend != "tf":
+            raise GanbenchError("devices: the torch backend runs one device per process (use --nproc)")
         if self.lr_decay not in LR_DECAYS:
             raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:

@@ -73,12 +73,15 @@ def current_world(backend: str) -> World:
 
 
 def check_divides(config, world: World) -> None:
-    """The global batches split evenly over the replicas, else one line before anything runs."""
+    """The global batches split evenly over the replicas (world.size processes times
+    config.devices replicas each), else one line before anything runs."""
+    replicas = world.size * config.devices
+    what = f"{world.size} processes" if config.devices == 1 else f"{replicas} replicas"
     for name in ("batch_size", "batch_size_g"):
         value = getattr(config, name)
-        if value % world.size:
-            raise GanbenchError(f"{name.replace('_', '-')} {value} does not split over {world.size} processes "
-                                f"(give a multiple of {world.size})")
+        if value % replicas:
+            raise GanbenchError(f"{name.replace('_', '-')} {value} does not split over {what} "
+                                f"(give a multiple of {replicas})")
 
 
 def rows(world: World, total: int) -> slice:

@@ -58,7 +58,7 @@ def load_generator(checkpoint_path, backend: str | None = None, use_ema: bool = 
     BatchNorm statistics averaged over that many training-mode batches (ganbench.ema); precision:
     fp32, bf16 or fp16 (ganbench.precision; default: the one it trained in)."""
     state, meta, _, spec = checkpoint.load(checkpoint_path)
-    config = TrainConfig.from_dict(meta["config"])
+    config = TrainConfig.from_dict(meta["config"]).replace(devices=1)  # sampling is not data-parallel
     if precision is not None:
         config = config.replace(precision=precision).validate()
     gan = get_backend(backend or config.backend).GAN(spec, {"nets": state["nets"]}, config)

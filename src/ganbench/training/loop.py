@@ -37,7 +37,7 @@ SAMPLES_DIR = "samples"
 GRID_SIZE = 64
 # what a resumed run may change: its length, its outputs, and where and how it runs (not the recipe)
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "backend",
-                     "mode", "eval_every", "eval_n", "precision", "nproc"}
+                     "mode", "eval_every", "eval_n", "precision", "nproc", "devices"}
 
 
 def prepare_data(config: TrainConfig, data_dir) -> tuple:

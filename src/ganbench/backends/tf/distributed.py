@@ -10,6 +10,7 @@ and the losses' mean.
 import tensorflow as tf
 
 from ganbench.distributed import World
+from ganbench.errors import GanbenchError
 
 
 def strategy_for(world: World):
@@ -21,6 +22,24 @@ def strategy_for(world: World):
     if gpus:
         tf.config.set_visible_devices(gpus[world.local_rank % len(gpus)], "GPU")
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def local_strategy(devices: int):
+    """MirroredStrategy over `devices` local devices: the first GPUs, or as many logical CPU
+    devices carved from the CPU (which needs a process whose TensorFlow runtime has not started)."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        if devices > len(gpus):
+            raise GanbenchError(f"--devices {devices}: this machine has {len(gpus)} GPU(s)")
+        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(devices)])
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != devices:
+            raise GanbenchError(f"--devices {devices}: TensorFlow already runs in this process; "
+                                "logical CPU devices must be set before") from None
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(devices)])
 
 
 def replica_sum(x):

@@ -9,6 +9,7 @@ Spectral norm is written out too: Keras' SpectralNormalization overwrites the ke
 gradient through sigma and flattens another matrix.
 """
 
+import threading
 from functools import partial
 
 import numpy as np
@@ -20,6 +21,13 @@ from ganbench.rng import dropout_threshold, mix32, name_key
 # canonical OIHW (Conv) / IOHW (ConvT) -> native HWIO / HWOI, and back.
 TO_NATIVE = (2, 3, 1, 0)
 TO_CANONICAL = (3, 2, 0, 1)
+
+
+def variable(value, **kwargs) -> tf.Variable:
+    """A variable of ganbench's state. Every replica of a data-parallel step writes the same value
+    to it (the gradients are all-reduced first), so under MirroredStrategy (several replicas in one
+    process, the variables mirrored on each device) the first replica's write serves all."""
+    return tf.Variable(value, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA, **kwargs)
 
 
 class Layer(tf.Module):
@@ -37,7 +45,7 @@ class Layer(tf.Module):
 
     def add(self, name: str, shape, dtype, trainable=True, perm=None):
         native = tuple(shape[i] for i in perm) if perm else tuple(shape)
-        self.vars[name] = tf.Variable(tf.zeros(native, dtype), trainable=trainable, name=name)
+        self.vars[name] = variable(tf.zeros(native, dtype), trainable=trainable, name=name)
         self.perms[name] = perm
         return self.vars[name]
 
@@ -127,7 +135,9 @@ class BatchNorm(Layer):
     """PyTorch BatchNorm2d: biased batch variance normalises, unbiased variance feeds the
     running estimate, running = momentum * batch + (1 - momentum) * running."""
 
-    sync_replicas = 1  # > 1 while a data-parallel step is traced: statistics of the global batch
+    # while a data-parallel step is traced, the replicas to normalise over (global statistics);
+    # per thread: MirroredStrategy traces each local replica in its own thread
+    sync = threading.local()
 
     def __init__(self, layer: S.BatchNorm, dtype):
         super().__init__(layer, dtype)
@@ -142,10 +152,11 @@ class BatchNorm(Layer):
             return tf.nn.batch_normalization(x, self.mean, self.var, self.beta, self.gamma, eps)
         axes = list(range(x.shape.rank - 1))  # per channel of NHWC, or per feature of (N, F)
         count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-        if self.sync_replicas > 1:  # two passes over the global batch, as the torch backend's
+        replicas = getattr(BatchNorm.sync, "replicas", 1)
+        if replicas > 1:  # two passes over the global batch, as the torch backend's
             from ganbench.backends.tf.distributed import replica_sum
 
-            count = count * self.sync_replicas
+            count = count * replicas
             mean = replica_sum(tf.reduce_sum(x, axes)) / count
             var = replica_sum(tf.reduce_sum(tf.square(x - mean), axes)) / count
         else:

@@ -1,5 +1,6 @@
 """TensorFlow GAN: one training step (a tf.function graph), sampling, canonical state."""
 
+import contextlib
 from functools import partial
 
 import numpy as np
@@ -8,8 +9,8 @@ import tensorflow as tf
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
-from ganbench.backends.tf.nets import BatchNorm, Network, shift
-from ganbench.distributed import SINGLE, SingleProcess, World
+from ganbench.backends.tf.nets import BatchNorm, Network, shift, variable
+from ganbench.distributed import SINGLE, SingleProcess, World, shard_inputs
 from ganbench.errors import GanbenchError
 from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
@@ -49,10 +50,10 @@ class Adam(tf.Module):
         super().__init__()
         self.beta1, self.beta2, self.eps, self.eps_form = beta1, beta2, eps, eps_form
         self.base_lr = lr
-        self.lr = tf.Variable(lr, dtype=tf.float64, trainable=False)  # a variable: decay retraces nothing
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.lr = variable(lr, dtype=tf.float64, trainable=False)  # a variable: decay retraces nothing
+        self.step = variable(0, dtype=tf.int64, trainable=False)
+        self.m = [variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.v = [variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.dtype = dtype
 
     def apply(self, grads, variables):
@@ -81,14 +82,42 @@ class GAN(DCallKeying):
                  mode: str = "default", world: World = SINGLE):
         self.spec, self.hp, self.loss, self.world = spec, hp, hp.loss, world
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
-        self.strategy, self.collective = None, SingleProcess()
-        if world.distributed:
-            if self.mode != "graph":
-                raise GanbenchError(f"the tf backend trains in several processes in graph mode only, not {self.mode!r}")
-            from ganbench.backends.tf.distributed import Collective, strategy_for
+        self.strategy, self.collective, self.devices = None, SingleProcess(), hp.devices
+        if world.distributed or self.devices > 1:
+            self._start_strategy()
+        # under a local MirroredStrategy the state is created in its scope: mirrored on each device
+        with self.strategy.scope() if self.devices > 1 else contextlib.nullcontext():
+            self._build_state(spec, state, hp, dtype)
+        if self.mode == "eager":
+            self._step_fn = self._train_step
+        elif self.strategy is not None:
+            self._step_fn = tf.function(lambda *args: self.strategy.run(self._replica_step, args=args))
+        else:
+            self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
+        self._generate_fns = {net: tf.function(partial(self._g_forward, net)) for net in (self.G, self.G_ema)
+                              if net is not None}
+        self._discriminate_fn = tf.function(self.D.__call__)
 
-            self.strategy = strategy_for(world)
-            self.collective = Collective(self.strategy, world)
+    def _start_strategy(self) -> None:
+        """tf.distribute: MultiWorkerMirroredStrategy across the processes of TF_CONFIG (one replica
+        each), or MirroredStrategy across `devices` local devices in one process."""
+        from ganbench.backends.tf.distributed import Collective, local_strategy, strategy_for
+
+        if self.mode != "graph":
+            raise GanbenchError(f"the tf backend trains data-parallel in graph mode only, not {self.mode!r}")
+        if self.world.distributed and self.devices > 1:
+            raise GanbenchError("one replica per process under TF_CONFIG: drop --devices, or start a worker per device")
+        if self.devices > 1 and scales_loss(self.hp.precision):
+            raise GanbenchError("fp16 with --devices: its skipped updates are conditional writes, which "
+                                "MirroredStrategy cannot synchronise (use bf16, or a process per device)")
+        if self.world.distributed:
+            self.strategy = strategy_for(self.world)
+            self.collective = Collective(self.strategy, self.world)
+        else:
+            self.strategy = local_strategy(self.devices)
+
+    def _build_state(self, spec, state: dict, hp, dtype: str) -> None:
+        """The networks (and G_ema), loss scales and Adam states, loaded from `state`."""
         self.dtype = tf.as_dtype(dtype)
         self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
         for key, net in self.nets.items():
@@ -105,8 +134,8 @@ class GAN(DCallKeying):
                 net.set_compute_dtype(None if low is None else tf.as_dtype(low))
         self.loss_scales = None  # fp16: {network: {"scale", "tracker", "skipped"}} as variables
         if scales_loss(hp.precision):
-            self.loss_scales = {key: {name: tf.Variable(value, dtype=tf.float64 if name == "scale" else tf.int64,
-                                                        trainable=False) for name, value in scale.items()}
+            self.loss_scales = {key: {name: variable(value, dtype=tf.float64 if name == "scale" else tf.int64,
+                                                     trainable=False) for name, value in scale.items()}
                                 for key, scale in initial_loss_scales(state).items()}
         self._start_step(None)  # the dropout keying of the D calls being traced
         lrs = {"G": hp.lr_g, "D": hp.lr_d}
@@ -116,15 +145,6 @@ class GAN(DCallKeying):
         }
         if state.get("opt"):
             self._load_opt(state["opt"])
-        if self.mode == "eager":
-            self._step_fn = self._train_step
-        elif self.strategy is not None:
-            self._step_fn = tf.function(lambda *args: self.strategy.run(self._replica_step, args=args))
-        else:
-            self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
-        self._generate_fns = {net: tf.function(partial(self._g_forward, net)) for net in (self.G, self.G_ema)
-                              if net is not None}
-        self._discriminate_fn = tf.function(self.D.__call__)
 
     # -- training ---------------------------------------------------------------------------
     @staticmethod
@@ -193,19 +213,21 @@ class GAN(DCallKeying):
         (hp.sync_bn), the losses' mean over the replicas out."""
         from ganbench.backends.tf.distributed import replica_mean
 
-        sync = self.world.size if self.hp.sync_bn else 1
-        norms = [layer for net in (self.G, self.D) for layer in net.layers if isinstance(layer, BatchNorm)]
-        for layer in norms:
-            layer.sync_replicas = sync
+        BatchNorm.sync.replicas = self.strategy.num_replicas_in_sync if self.hp.sync_bn else 1
         try:
             out = self._train_step(*args)
         finally:
-            for layer in norms:
-                layer.sync_replicas = 1
+            BatchNorm.sync.replicas = 1
         return replica_mean({name: tf.cast(value, tf.float64) for name, value in out.items()})
 
+    def _replica_index(self) -> int:
+        """This replica's place among all replicas: its rows of the global batch."""
+        if self.devices == 1:
+            return self.world.rank
+        return tf.get_static_value(tf.distribute.get_replica_context().replica_id_in_sync_group)
+
     def _train_step(self, reals, z, z_g, alphas, dropout_key, labels, fake_labels, g_labels):
-        self._start_step(dropout_key, self.world.rank)
+        self._start_step(dropout_key, self._replica_index())
         labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
         if self.hp.update == "simultaneous":
             return self._simultaneous_step(reals[0], z[0], labels[0], fake_labels[0])
@@ -289,8 +311,23 @@ class GAN(DCallKeying):
     def train_step(self, inputs: StepInputs) -> dict:
         """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
         D update's fake batch when z_g is None; or one simultaneous update."""
+        if self.devices > 1:
+            return self._local_replicas_step(inputs)
+        out = self._step_fn(*self._tensor_args(inputs))
+        return {name: value.numpy().item() for name, value in out.items()}
+
+    def _tensor_args(self, inputs: StepInputs) -> list:
+        """The arguments of _train_step: reals, z, z_g, alphas, dropout key, labels, fake labels,
+        G labels (None where the step has none)."""
         labels = [self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels)]
-        out = self._step_fn(*self._step_args(inputs), self._key(inputs.dropout_key), *labels)
+        return [*self._step_args(inputs), self._key(inputs.dropout_key), *labels]
+
+    def _local_replicas_step(self, inputs: StepInputs) -> dict:
+        """MirroredStrategy: each local replica takes its rows of this process's inputs."""
+        shards = [shard_inputs(inputs, World(i, self.devices)) for i in range(self.devices)]
+        values = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: tuple(self._tensor_args(shards[ctx.replica_id_in_sync_group])))
+        out = self.strategy.experimental_local_results(self._step_fn(*values))[0]
         return {name: value.numpy().item() for name, value in out.items()}
 
     @staticmethod
