@@ -184,31 +184,27 @@ def final_tensors(run: Path, step: int) -> dict:
 
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
-def test_cli_nproc_resumes_on_one_and_on_two_processes(backend, tmp_path):
-    """A 2-process run checkpointed at step 2 resumes on 2 processes to the same step-4 weights as
-    the uninterrupted 2-process run (bit for bit), and on 1 process, whose first step (a forward of
-    the same weights on the same numbers) logs the same D loss within FP32_LOSS_RTOL. Later float32
-    steps are not compared (see the module docstring); the float64 tests above prove 1 = 2."""
+def test_cli_nproc_checkpoint_resumes_on_one_process(backend, tmp_path):
+    """A 2-process run checkpointed at step 2 resumes on 1 process, whose first step (a forward of
+    the same weights on the same numbers) logs the uninterrupted 2-process run's D loss within
+    FP32_LOSS_RTOL. Later float32 steps are not compared (see the module docstring); the float64
+    tests above prove 1 = 2, and the kill test below resumes on 2 processes bit for bit."""
     full = tmp_path / "full"
     done = run_cli(train_command(full, 4, "--backend", backend, "--nproc", "2"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads((full / "config.json").read_text())["nproc"] == 2
     records = [json.loads(line) for line in (full / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]  # rank 0 alone logs
-    for world in ("1", "2"):
-        part = tmp_path / f"resumed-on-{world}"
-        first = run_cli(train_command(part, 2, "--backend", backend, "--nproc", "2"))
-        assert first.returncode == 0, first.stderr[-3000:]
-        resumed = run_cli(train_command(part, 4, "--resume", "--nproc", world))
-        assert resumed.returncode == 0, resumed.stderr[-3000:]
-        ref, got = final_tensors(full, 4), final_tensors(part, 4)
-        if world == "2":
-            assert all(np.array_equal(ref[k], got[k]) for k in ref)
-        else:
-            assert json.loads((part / "config.json").read_text())["nproc"] == 1
-            d_loss = {r["step"]: r["d_loss"] for r in map(json.loads, (part / "log.jsonl").read_text().splitlines())}
-            assert d_loss[3] == pytest.approx(records[2]["d_loss"], rel=FP32_LOSS_RTOL)
-            assert sorted(d_loss) == [1, 2, 3, 4]
+    part = tmp_path / "part"
+    first = run_cli(train_command(part, 2, "--backend", backend, "--nproc", "2"))
+    assert first.returncode == 0, first.stderr[-3000:]
+    resumed = run_cli(train_command(part, 4, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((part / "config.json").read_text())["nproc"] == 1
+    d_loss = {r["step"]: r["d_loss"] for r in map(json.loads, (part / "log.jsonl").read_text().splitlines())}
+    assert sorted(d_loss) == [1, 2, 3, 4]
+    assert d_loss[3] == pytest.approx(records[2]["d_loss"], rel=FP32_LOSS_RTOL)
+    assert (part / "checkpoints" / "step_0000004.safetensors").is_file()
 
 
 def children(pid: int) -> list:
