@@ -72,7 +72,6 @@ class GAN(DCallKeying):
 
             if self.mode != "eager":
                 raise GanbenchError(f"the torch backend trains in several processes in eager mode only, not {self.mode!r}")
-
             device = device or device_for(world)
         self.device = torch.device(device or default_device())
         self.collective = collective(world)
