@@ -8,7 +8,8 @@ Each configuration runs in fresh processes started as `train --nproc` starts the
 shape (the data reader is not what is timed) with the preset's recipe at the stated width, its
 global batch split over the processes, synchronised BatchNorm on. Rows:
 - 1 process, T threads (T = the cores): the baseline a user has without --nproc;
-- 1 process, 1 thread, and 2 processes with 1 thread each: the same cores, shared out.
+- 1 process, 1 thread, and 2 processes with 1 thread each: the same cores, shared out;
+- 2 processes again with --no-sync-bn: what synchronising BatchNorm costs.
 Per row: median step time after the warm-up, img/s (real images per second, n_dis included, as
 the training log), and the step's gradient all-reduces timed alone in the same process group
 (n_dis all-reduces of D's gradients and one of G's, float32; BatchNorm's small all-reduces are
@@ -45,7 +46,7 @@ def worker(args) -> None:
 
     world = current_world(args.backend)
     config = apply_preset(TrainConfig(), args.preset).replace(backend=args.backend, width=args.width, image_size=32,
-                                              channels=args.channels)
+                                                              channels=args.channels, sync_bn=not args.no_sync_bn)
     spec = spec_for_config(config)
     backend = get_backend(args.backend)
     gan = backend.GAN(spec, {"nets": init_gan(spec, 0)}, config, world=world)
@@ -70,6 +71,7 @@ def worker(args) -> None:
         print(json.dumps({
             "preset": args.preset, "width": args.width, "backend": args.backend, "mode": gan.mode,
             "framework": backend.framework_version(), "nproc": world.size, "threads_per_process": args.threads,
+            "sync_bn": config.sync_bn,
             "global_batch": config.batch_size, "n_dis": config.n_dis, "median_step_s": median,
             "img_per_s": config.batch_size * config.n_dis / median, "allreduce_s_per_step": comm,
             "gradient_floats": sizes, "gradient_mb_per_step": 4 * (config.n_dis * sizes["D"] + sizes["G"]) / 1e6}))
@@ -107,12 +109,12 @@ def allreduce_seconds(gan, backend: str, sizes: list, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(preset, width, channels, backend, nproc, threads, steps, warmup) -> dict:
+def measure(preset, width, channels, backend, nproc, threads, steps, warmup, sync_bn=True) -> dict:
     from ganbench.launch import worker_environments
 
     command = [sys.executable, __file__, "--worker", "--preset", preset, "--width", str(width), "--channels",
                str(channels), "--backend", backend, "--steps", str(steps), "--warmup", str(warmup),
-               "--threads", str(threads)]
+               "--threads", str(threads), *([] if sync_bn else ["--no-sync-bn"])]
     envs = [{**env, "OMP_NUM_THREADS": str(threads), "TF_NUM_INTRAOP_THREADS": str(threads),
              "TF_NUM_INTEROP_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
             for env in worker_environments(backend, nproc)]
@@ -140,6 +142,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int)
     parser.add_argument("--backend")
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--no-sync-bn", action="store_true")
     parser.add_argument("--backends", default="torch,tf")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -151,10 +154,11 @@ def main() -> None:
     rows = []
     for preset, width, channels in CASES:
         for backend in args.backends.split(","):
-            for nproc, threads in ((1, cores), (1, 1), (2, 1)):
-                row = measure(preset, width, channels, backend, nproc, threads, args.steps, args.warmup)
+            for nproc, threads, sync_bn in ((1, cores, True), (1, 1, True), (2, 1, True), (2, 1, False)):
+                row = measure(preset, width, channels, backend, nproc, threads, args.steps, args.warmup, sync_bn)
                 rows.append(row)
-                print(f"{preset:14} w{width:<5} {backend:5} {row['mode']:6} nproc {nproc} x {threads} thread(s): "
+                sync = "" if sync_bn else ", no sync-bn"
+                print(f"{preset:14} w{width:<5} {backend:5} {row['mode']:6} nproc {nproc} x {threads} thread(s){sync}: "
                       f"{row['median_step_s']:.3f} s/step, {row['img_per_s']:7.1f} img/s, "
                       f"all-reduce {row['allreduce_s_per_step'] * 1e3:6.1f} ms/step", flush=True)
     predictions = {}
