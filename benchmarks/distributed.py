@@ -66,6 +66,7 @@ def worker(args) -> None:
              for key in ("G", "D")}
     comm = allreduce_seconds(gan, args.backend, [sizes["D"]] * config.n_dis + [sizes["G"]], args.steps) \
         if world.distributed else 0.0
+    gan.collective.close(together=True)
     median = statistics.median(times[args.warmup:])
     if world.is_main:
         print(json.dumps({

@@ -117,3 +117,6 @@ class SingleProcess:
 
     def barrier(self) -> None:
         pass
+
+    def close(self, together: bool = False) -> None:
+        pass

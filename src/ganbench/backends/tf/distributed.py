@@ -72,3 +72,8 @@ class Collective:
 
     def barrier(self) -> None:
         self.max([0.0])
+
+    def close(self, together: bool = False) -> None:
+        """At a run's end: every worker arrives before any leaves (the strategy needs no teardown)."""
+        if together:
+            self.barrier()

@@ -34,8 +34,8 @@ class Collective:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo",
                                     rank=world.rank, world_size=world.size)
             # left to the interpreter's exit, gloo's threads can outlive Python ("terminate called
-            # without an active exception", seen here once): the group ends first
-            atexit.register(dist.destroy_process_group)
+            # without an active exception", seen twice in benchmark workers): the group ends first
+            atexit.register(self.close)
 
     def max(self, values: list) -> list:
         """The elementwise maximum of every rank's `values` (Python floats)."""
@@ -50,6 +50,13 @@ class Collective:
 
     def barrier(self) -> None:
         dist.barrier()
+
+    def close(self, together: bool = False) -> None:
+        """Leave the process group (together: after every rank has arrived, at a run's end)."""
+        if dist.is_initialized():
+            if together:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 def average_gradients(parameters, world_size: int) -> None:
