@@ -110,7 +110,9 @@ def supervise(workers: list) -> int:
     try:
         while None in (codes := [worker.poll() for worker in workers]):
             failed = [(rank, code) for rank, code in enumerate(codes) if code not in (None, 0)]
-            if failed:  # the first to fail is the cause; the others cannot go on without it
+            if received:  # stopping on request: each finishes its step (rank 0 its checkpoint) unhurried
+                stop(workers, signalled=True)
+            elif failed:  # the first to fail is the cause; the others cannot go on without it
                 stop(workers)
                 break
             time.sleep(0.1)
@@ -129,10 +131,11 @@ def supervise(workers: list) -> int:
     raise GanbenchError(worker_failure(rank, code))
 
 
-def stop(workers: list) -> None:
-    """SIGTERM to the workers still running; SIGKILL to those alive after GRACE_S."""
+def stop(workers: list, signalled: bool = False) -> None:
+    """SIGTERM to the workers still running (unless `signalled` already: a second SIGTERM would end
+    them at once); SIGKILL to those alive after GRACE_S."""
     for worker in workers:
-        if worker.poll() is None:
+        if worker.poll() is None and not signalled:
             worker.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + GRACE_S
     for worker in workers:
