@@ -137,18 +137,14 @@ def train(config: TrainConfig, run_dir, resume: bool = False, data_dir=None, pro
         config = config.replace(mode=gan.mode)  # the run records the mode that ran, not "default"
         evaluator = PeriodicEval(config, spec, data_dir) if config.eval_every and world.is_main else None
         stop = held.enter_context(StopRequests())
-        if not world.is_main:
-            last = run_steps(gan, config, spec, stream, run_dir, start, path, backend, None, False, stop,
-                             time_limit_s)
-            gan.collective.close(together=True)
-            return last
-        if not resume:  # everything that could refuse the input has run: now the directory
-            run_dir.mkdir(parents=True, exist_ok=True)
-            held.enter_context(RunLock(run_dir))
-            check_fresh_run_dir(run_dir)  # a process that won the race has written its run by now
-        atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
-        last = run_steps(gan, config, spec, stream, run_dir, start, path, backend, evaluator, progress, stop,
-                         time_limit_s)
+        if world.is_main:
+            if not resume:  # everything that could refuse the input has run: now the directory
+                run_dir.mkdir(parents=True, exist_ok=True)
+                held.enter_context(RunLock(run_dir))
+                check_fresh_run_dir(run_dir)  # a process that won the race has written its run by now
+            atomic_write(run_dir / CONFIG_FILE, config.to_json().encode())
+        last = run_steps(gan, config, spec, stream, run_dir, start, path, backend, evaluator,
+                         progress and world.is_main, stop, time_limit_s)
         gan.collective.close(together=True)  # the workers leave together once the last checkpoint is written
         return last
 

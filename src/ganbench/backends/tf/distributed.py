@@ -48,6 +48,7 @@ def replica_sum(x):
 
 
 def replica_mean(values):
+    """The mean of each of `values` (a nested structure) over the replicas."""
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.MEAN, values)
 
 

@@ -85,6 +85,8 @@ class GAN(DCallKeying):
             load_canonical(module, net, state["nets"][key])
             self.nets[key] = module.train()
         self.G, self.D = self.nets["G"], self.nets["D"]
+        # the BatchNorms a data-parallel training step synchronises (not G_ema's: it never trains)
+        self._norms = [m for net in (self.G, self.D) for m in net.modules() if isinstance(m, BatchNorm)]
         self.G_ema = self._build_ema(state) if hp.ema_decay else None
         low = compute_dtype(hp.precision)
         for net in (self.G, self.D, self.G_ema):
@@ -232,17 +234,16 @@ class GAN(DCallKeying):
         """One training step on this replica's share of the inputs (distributed.shard_inputs); the
         losses returned are the replicas' mean. Under several replicas with hp.sync_bn, G's and D's
         BatchNorms normalise over the global batch during the step (and only then)."""
-        sync = self.world.size if self.world.distributed and self.hp.sync_bn else 1
-        norms = [m for net in (self.G, self.D) for m in net.modules() if isinstance(m, BatchNorm)]
+        if not self.world.distributed:
+            return self._local_step(inputs)
+        norms = self._norms if self.hp.sync_bn else []
         for m in norms:
-            m.sync_replicas = sync
+            m.sync_replicas = self.world.size
         try:
             out = self._local_step(inputs)
         finally:
             for m in norms:
                 m.sync_replicas = 1
-        if not self.world.distributed:
-            return out
         return dict(zip(out, self.collective.mean(list(out.values()))))
 
     def _local_step(self, inputs: StepInputs) -> dict:
