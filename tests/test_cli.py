@@ -47,7 +47,7 @@ def cli_error(capsys, *argv):
         ("--width", "0", "argument --width: must be positive and finite, got 0.0"),
         ("--channels", "2", "channels must be 1 or 3, got 2"),
         ("--beta1", "1.0", "beta1 must be in [0, 1), got 1.0"),
-        ("--preset", "biggan", "unknown preset 'biggan' (choose from biggan_cifar10, dcgan, dcgan_pytorch_example, "
+        ("--preset", "biggan", "unknown preset 'biggan' (choose from biggan_cifar10, biggan_cpu, dcgan, dcgan_pytorch_example, "
          "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
         ("--update", "lockstep", "unknown update 'lockstep' (choose from alternating, simultaneous)"),
         ("--adam-eps-form", "paper", "unknown adam-eps-form 'paper' (choose from torch, keras)"),
@@ -182,7 +182,7 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
         (["--backends", "torch,jax"], "unknown backend 'jax' (choose from torch, tf)"),
         (["--modes", "fast"], "unknown mode 'fast' (choose from default, eager, graph, compiled)"),
         (["--batch-sizes", "64,-1"], "--batch-sizes: must be 0 or positive, got -1"),
-        (["--presets", "dcgan,stylegan"], "unknown preset 'stylegan' (choose from biggan_cifar10, dcgan, dcgan_pytorch_example, "
+        (["--presets", "dcgan,stylegan"], "unknown preset 'stylegan' (choose from biggan_cifar10, biggan_cpu, dcgan, dcgan_pytorch_example, "
          "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10)"),
     ],
 )

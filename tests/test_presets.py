@@ -28,12 +28,16 @@ def tiny_data(tmp_path_factory):
 
 
 def test_the_papers_presets_exist_and_validate():
-    assert preset_names() == ["biggan_cifar10", "dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
+    assert preset_names() == ["biggan_cifar10", "biggan_cpu", "dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
                               "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"]
     biggan = apply_preset(TrainConfig(), "biggan_cifar10").validate()
     assert (biggan.model, biggan.loss, biggan.n_dis, biggan.batch_size, biggan.lr_g, biggan.lr_d, biggan.beta1,
             biggan.beta2, biggan.eps, biggan.ema_decay, biggan.ema_start, biggan.hflip, biggan.steps) == (
         "biggan", "hinge", 5, 64, 2e-4, 2e-4, 0.5, 0.999, 1e-6, 0.9999, 1000, True, 100000)
+    small = apply_preset(TrainConfig(), "biggan_cpu").validate()  # the README's 20-CPU-minute runs
+    assert (small.model, small.width, small.loss, small.n_dis, small.batch_size, small.lr_g, small.lr_d, small.beta1,
+            small.eps, small.ema_decay, small.ema_start, small.hflip, small.steps) == (
+        "biggan", 0.125, "hinge", 1, 32, 2e-4, 4e-4, 0.5, 1e-6, 0.999, 1000, False, 4400)
     assert read_preset("dcgan-tf-tutorial") == read_preset("dcgan_tf_tutorial")
     sngan = apply_preset(TrainConfig(), "sngan_cifar10").validate()
     assert (sngan.model, sngan.loss, sngan.lr_g, sngan.beta1, sngan.beta2, sngan.n_dis, sngan.batch_size,
@@ -115,5 +119,5 @@ def test_bad_preset_files_are_refused(tmp_path, text, message):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from biggan_cifar10, dcgan, "):
+    with pytest.raises(GanbenchError, match="unknown preset 'sngan' .choose from biggan_cifar10, biggan_cpu, dcgan, "):
         read_preset("sngan")
