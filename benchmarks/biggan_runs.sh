@@ -17,7 +17,7 @@ for backend in torch tf; do
   run="$out/$dataset-$backend"
   /usr/bin/time -o "$run.time" -f "%U user %S sys %e wall" taskset -c $core \
     ganbench train --preset biggan_cpu --dataset "$dataset" --seed "$seed" --backend $backend --time-limit 19 \
-    --checkpoint-every 250 --keep-checkpoints 20 --no-progress --out "$run" > "$run.log" 2>&1 &
+    --checkpoint-every 250 --keep-checkpoints 40 --no-progress --out "$run" > "$run.log" 2>&1 &
   core=$((core + 1))
 done
 wait

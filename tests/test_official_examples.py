@@ -137,6 +137,46 @@ def test_dropout_masks_match_the_numpy_oracle(backend):
     np.testing.assert_allclose(out, keep / 0.7, rtol=1e-6)
 
 
+def test_tf_dropout_mask_of_a_replica_in_both_index_widths():
+    """TensorFlow hashes in uint32 where the global batch's indices fit in 31 bits, else in int64:
+    both give the oracle's mask, and a replica (shard 1 of 2) gets the global batch's rows 4..7."""
+    import tensorflow as tf
+
+    from ganbench.archs.spec import Dropout
+    from ganbench.backends.tf.nets import Dropout as TfDropout, shift
+
+    layer, key, call = Dropout("drop2", 0.3), 123456789, 1
+    keep = dropout_keep_nchw(key, call, layer.name, (8, 8, 5, 6), layer.rate)[4:].transpose(0, 2, 3, 1)
+    dropout, x = TfDropout(layer), tf.zeros((4, 5, 6, 8))
+    call_key = mix32(mix32(tf.constant(key, tf.int64) ^ call, shift) ^ dropout.layer_key, shift)
+    narrow = dropout.keep_mask(call_key, x, shard=1)
+    wide = dropout._keep_mask_int64(call_key, tf.constant(4, tf.int64), (5, 6, 8), shard=1)
+    assert narrow.dtype == tf.bool and np.array_equal(narrow.numpy(), keep)
+    assert np.array_equal(wide.numpy(), keep)
+
+
+def test_torch_dropout_mask_of_a_replica_in_both_index_widths():
+    """PyTorch hashes in int32 (uint32 bits) where the global batch's indices fit in 31 bits, else
+    in int64: both give the oracle's mask, and a replica (shard 1 of 2) gets rows 4..7."""
+    import torch
+
+    from ganbench.archs.spec import Dropout
+    from ganbench.backends.torch.nets import KeyedDropout
+
+    layer, key, call = Dropout("drop2", 0.3), 123456789, 1
+    keep = dropout_keep_nchw(key, call, layer.name, (8, 8, 5, 6), layer.rate)[4:]
+    dropout = KeyedDropout(layer)
+    call_key = mix32(mix32(torch.tensor(key) ^ call) ^ dropout.layer_key)
+    narrow = dropout.keep_mask(call_key, (4, 8, 5, 6), shard=1)
+    assert narrow.dtype == torch.bool and np.array_equal(narrow.numpy(), keep)
+    numel = 4 * 8 * 5 * 6
+    # the int64 form: the same rows as indices of a global batch too large for 31 bits
+    wide = dropout.keep_mask(call_key, (4, 8, 5, 6), shard=2**31 // numel)
+    index = np.arange(numel, dtype=np.int64).reshape(4, 8, 5, 6) + (2**31 // numel) * numel
+    oracle = mix32(index ^ mix32(mix32(key ^ call) ^ dropout.layer_key)) >= dropout.threshold
+    assert np.array_equal(wide.numpy(), oracle)
+
+
 def test_tutorial_network_equals_keras_layers_with_keras_defaults():
     """The tutorial's model written with Keras layers and their defaults, loaded with ganbench's
     init (Dense units permuted from the spec's CHW order to Keras' HWC), agrees with ganbench's tf

@@ -37,7 +37,7 @@ def test_the_papers_presets_exist_and_validate():
     small = apply_preset(TrainConfig(), "biggan_cpu").validate()  # the README's 20-CPU-minute runs
     assert (small.model, small.width, small.loss, small.n_dis, small.batch_size, small.lr_g, small.lr_d, small.beta1,
             small.eps, small.ema_decay, small.ema_start, small.hflip, small.steps) == (
-        "biggan", 0.125, "hinge", 1, 32, 2e-4, 4e-4, 0.5, 1e-6, 0.999, 1000, False, 4400)
+        "biggan", 0.125, "hinge", 1, 16, 2e-4, 4e-4, 0.5, 1e-6, 0.999, 2000, False, 7000)
     assert read_preset("dcgan-tf-tutorial") == read_preset("dcgan_tf_tutorial")
     sngan = apply_preset(TrainConfig(), "sngan_cifar10").validate()
     assert (sngan.model, sngan.loss, sngan.lr_g, sngan.beta1, sngan.beta2, sngan.n_dis, sngan.batch_size,

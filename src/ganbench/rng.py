@@ -44,12 +44,15 @@ STREAM_DROPOUT = 8
 MASK32 = 0xFFFFFFFF
 
 
-def mix32(x, shift_right=operator.rshift):
+def mix32(x, shift_right=operator.rshift, wraps: bool = False):
     """A 32-bit integer hash of x in [0, 2^32), written with ^, *, & and a right shift: Python
     ints and numpy, torch and tf int64 tensors (tf: pass tf.bitwise.right_shift) compute it
-    bit-identically. Multipliers below 2^31 keep every product below 2^63."""
-    x = ((x ^ shift_right(x, 16)) * 0x7FEB352D) & MASK32
-    x = ((x ^ shift_right(x, 15)) * 0x2C1B3C6D) & MASK32
+    bit-identically. Multipliers below 2^31 keep every product below 2^63. wraps: x is a 32-bit
+    tensor (with a logical right shift), whose products keep their low 32 bits by themselves: the
+    same bits at half the memory traffic (the backends' dropout masks)."""
+    low32 = (lambda v: v) if wraps else (lambda v: v & MASK32)
+    x = low32((x ^ shift_right(x, 16)) * 0x7FEB352D)
+    x = low32((x ^ shift_right(x, 15)) * 0x2C1B3C6D)
     return x ^ shift_right(x, 16)
 
 
