@@ -12,6 +12,7 @@ import argparse
 import collections
 import json
 import re
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_
     ops = (torch_profile if backend == "torch" else tf_profile)(run_steps)
     per_step = sorted(((op, seconds / steps) for op, seconds in ops.items()), key=lambda item: -item[1])
     return {"preset": preset, "backend": backend, "mode": gan.mode, "threads": threads(backend),
-            "profiled_steps": steps, "median_step_s": sorted(step_times)[len(step_times) // 2],
+            "profiled_steps": steps, "median_step_s": statistics.median(step_times),
             "op_self_s_per_step": dict(per_step), "machine": machine()}
 
 
