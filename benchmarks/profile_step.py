@@ -23,6 +23,7 @@ from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
 
 OP_EVENT = re.compile(r"^[^:\s]+:[A-Za-z_]\w*$")  # not the executor's own "ExecutorState::Process" events
+XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
 
 
 def torch_profile(run_steps) -> dict:
@@ -52,6 +53,8 @@ def tf_profile(run_steps) -> dict:
                 name = plane.event_metadata[event.metadata_id].name
                 if OP_EVENT.match(name):  # "scope/op_name:OpType": a TensorFlow op's kernel
                     totals[name.rsplit(":", 1)[1]] += event.duration_ps / 1e12
+                elif name == XLA_RUN:  # a jit-compiled function's run: XLA's fused kernels
+                    totals["XLA cluster"] += event.duration_ps / 1e12
     return dict(totals)
 
 

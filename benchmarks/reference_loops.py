@@ -7,8 +7,12 @@ so that ganbench's step can be compared with what a user of each framework write
   two GradientTapes, Keras Adam, the step as a @tf.function without XLA, as the tutorial runs it).
 
 Each loop runs in its own process on random images of the example's size (the data pipeline is
-not timed). FLOPs per step come from ganbench's counter for the matching preset, so the rate is
-comparable with `ganbench bench`. Prints a table and writes JSON.
+not timed), its steps alternating with ganbench's step for the matching preset (the bench's
+default mode: PyTorch eager, TensorFlow graph; inputs drawn beforehand). FLOPs per step come from
+ganbench's counter for that preset, so the rates are comparable with `ganbench bench`; "at
+matmul rate" is the speed-up over the plain loop of a step that ran those FLOPs at the
+framework's 2048x2048 float32 matmul rate: a bound for any step of the same FLOPs. Prints a
+table and writes JSON.
 
     python benchmarks/reference_loops.py --out benchmarks/results/reference_loops.json
 """
@@ -18,12 +22,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ganbench.archs import build_spec
 from ganbench.archs.flops import train_step_flops
-from ganbench.bench.measure import bench_config, machine, matmul_gflops
+from ganbench.bench.measure import bench_config, machine, matmul_gflops, timed
 
 PRESETS = {"torch": "dcgan_pytorch_example", "tf": "dcgan_tf_tutorial"}
 
@@ -106,40 +109,69 @@ def tf_loop(batch: int):
     return lambda: float(train(real))
 
 
-def measure(backend: str, steps: int, warmup: int) -> dict:
+def ganbench_steps(config, data_dir, count: int):
+    """ganbench's training step for the preset as `ganbench bench` builds it (the preset's data,
+    init and inputs, drawn beforehand as the plain loops' are): its mode and a function of the
+    step index."""
+    from ganbench.backends import get_backend
+    from ganbench.init import init_gan
+    from ganbench.training import loop
+    from ganbench.training.inputs import draw_step_inputs
+
+    config, spec, stream = loop.prepare_data(config, data_dir)
+    gan = get_backend(config.backend).GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=config.mode)
+    inputs = [draw_step_inputs(config, stream, spec, step) for step in range(count)]
+    return gan.mode, lambda step: gan.train_step(inputs[step])
+
+
+def measure(backend: str, steps: int, warmup: int, data_dir=None) -> dict:
+    """The plain loop and ganbench's step (the bench's default mode) in one process, their steps
+    alternating (which goes first alternates too), so that both see the same machine: on a shared
+    VM the speed drifts by 10-30% within minutes, more than the difference measured."""
     config = bench_config(PRESETS[backend], backend, "default")
-    step = (torch_loop if backend == "torch" else tf_loop)(config.batch_size)
-    times = []
-    for _ in range(warmup + steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times[warmup:])
+    plain = (torch_loop if backend == "torch" else tf_loop)(config.batch_size)
+    mode, ours = ganbench_steps(config, data_dir, warmup + steps)
+    times = {"plain": [], "ganbench": []}
+    for step in range(warmup + steps):
+        runs = {"plain": plain, "ganbench": lambda: ours(step)}
+        for name in sorted(runs, reverse=step % 2 == 1):
+            times[name].append(timed(runs[name]))
+    plain_s, ours_s = (times[name][warmup:] for name in ("plain", "ganbench"))
     flops = train_step_flops(build_spec(config.model, 1), config)
     matmul = matmul_gflops(backend)
-    return {"backend": backend, "example": PRESETS[backend], "batch_size": config.batch_size,
-            "median_step_s": median, "img_per_s": config.batch_size / median, "achieved_gflops": flops / median / 1e9,
-            "matmul_gflops": matmul, "fraction_of_matmul_rate": flops / median / 1e9 / matmul}
+    at_matmul_rate = flops / matmul / 1e9
+    return {"backend": backend, "example": PRESETS[backend], "batch_size": config.batch_size, "ganbench_mode": mode,
+            "steps": steps, "median_step_s": statistics.median(plain_s), "img_per_s": config.batch_size / statistics.median(plain_s),
+            "achieved_gflops": flops / statistics.median(plain_s) / 1e9, "matmul_gflops": matmul,
+            "fraction_of_matmul_rate": flops / statistics.median(plain_s) / 1e9 / matmul,
+            "ganbench_median_step_s": statistics.median(ours_s),
+            "ganbench_fraction_of_matmul_rate": flops / statistics.median(ours_s) / 1e9 / matmul,
+            "ganbench_speedup": statistics.median(p / o for p, o in zip(plain_s, ours_s)),
+            "speedup_at_matmul_rate": statistics.median(plain_s) / at_matmul_rate}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--data-dir", default=None, help="the datasets' folder (default: $GANBENCH_DATA)")
     parser.add_argument("--out", type=Path, default=Path("reference_loops.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.warmup)))
+        print(json.dumps(measure(args.one, args.steps, args.warmup, args.data_dir)))
         return
     rows = []
     for backend in PRESETS:
         cmd = [sys.executable, __file__, "--one", backend, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        cmd += ["--data-dir", args.data_dir] if args.data_dir else []
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
-    print(f"{'loop':34} {'batch':>5} {'step (s)':>9} {'img/s':>7} {'GFLOP/s':>8} {'of matmul':>10}")
+    print(f"{'loop':38} {'batch':>5} {'step (s)':>9} {'of matmul':>10} {'ganbench (s)':>13} {'of matmul':>10} "
+          f"{'speed-up':>9} {'at matmul rate':>15}")
     for r in rows:
-        print(f"{r['backend'] + ' plain loop, ' + r['example']:34} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
-              f"{r['img_per_s']:7.0f} {r['achieved_gflops']:8.1f} {r['fraction_of_matmul_rate']:10.0%}")
+        print(f"{r['backend'] + ' plain loop, ' + r['example']:38} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
+              f"{r['fraction_of_matmul_rate']:10.0%} {r['ganbench_median_step_s']:13.3f} "
+              f"{r['ganbench_fraction_of_matmul_rate']:10.0%} {r['ganbench_speedup']:8.2f}x {r['speedup_at_matmul_rate']:14.2f}x")
     args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
 
 

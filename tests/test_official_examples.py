@@ -143,16 +143,43 @@ def test_tf_dropout_mask_of_a_replica_in_both_index_widths():
     import tensorflow as tf
 
     from ganbench.archs.spec import Dropout
-    from ganbench.backends.tf.nets import Dropout as TfDropout, shift
+    from ganbench.backends.tf.nets import Dropout as TfDropout, keep_scale_32, shift
 
     layer, key, call = Dropout("drop2", 0.3), 123456789, 1
     keep = dropout_keep_nchw(key, call, layer.name, (8, 8, 5, 6), layer.rate)[4:].transpose(0, 2, 3, 1)
-    dropout, x = TfDropout(layer), tf.zeros((4, 5, 6, 8))
+    dropout = TfDropout(layer)
     call_key = mix32(mix32(tf.constant(key, tf.int64) ^ call, shift) ^ dropout.layer_key, shift)
-    narrow = dropout.keep_mask(call_key, x, shard=1)
+    narrow = keep_scale_32(call_key, (4, 5, 6, 8), 1, dropout.threshold, 1.0, tf.float32)  # XLA
     wide = dropout._keep_mask_int64(call_key, tf.constant(4, tf.int64), (5, 6, 8), shard=1)
-    assert narrow.dtype == tf.bool and np.array_equal(narrow.numpy(), keep)
+    assert narrow.dtype == tf.float32 and np.array_equal(narrow.numpy(), keep.astype(np.float32))
     assert np.array_equal(wide.numpy(), keep)
+
+
+def test_tf_leaky_relu_differentiated_through_its_output_as_tensorflows():
+    """The float32 LeakyReLU whose gradient reads its output (so that grappler fuses conv + bias +
+    LeakyReLU in training) has TensorFlow's gradient and the gradient penalty's second-order one."""
+    from ganbench.backends.tf.nets import leaky_relu_grad_from_output  # before TensorFlow (import order)
+
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x, upstream = (tf.constant(rng.standard_normal((4, 6)), tf.float32) for _ in range(2))
+    weight = tf.Variable(rng.standard_normal((6, 6)), dtype=tf.float32)
+
+    @tf.function
+    def grads(leaky):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = leaky(x @ weight)
+            g = inner.gradient(y, x, output_gradients=upstream)
+            penalty = tf.reduce_sum(tf.square(g))
+        return y, g, outer.gradient(penalty, weight)
+
+    ours = grads(leaky_relu_grad_from_output(0.2))
+    tensorflows = grads(lambda v: tf.nn.leaky_relu(v, 0.2))
+    for a, b in zip(ours, tensorflows):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_torch_dropout_mask_of_a_replica_in_both_index_widths():

@@ -241,27 +241,33 @@ class Dropout:
         call_key = context.get("call_key")
         if call_key is None:
             raise ValueError("dropout in training needs the step's dropout key")
-        keep = self.keep_mask(mix32(call_key ^ self.layer_key, shift), x, int(context.get("shard", 0)))
-        return x * (tf.cast(keep, x.dtype) * self.scale)
-
-    def keep_mask(self, key, x, shard: int):
-        """keep[b, h, w, c]: the hash of the element's NCHW index in the global batch (a replica's
-        rows start at shard * B), xor the layer's call key, at least the threshold."""
+        key, shard = mix32(call_key ^ self.layer_key, shift), int(context.get("shard", 0))
         n, (h, w, c) = x.shape[0], x.shape[1:]
         if n is None or (shard + 1) * n * c * h * w > 2**31:
-            return self._keep_mask_int64(key, tf.shape(x, out_type=tf.int64)[0], (h, w, c), shard)
-        # uint32 (rng.mix32's 32-bit form), the index built in NHWC order from small ranges instead
-        # of transposing an NCHW range: 3x faster than the int64 form on the TF tutorial's D.
-        in_row = tf.reshape(tf.range(h * w), [1, h, w, 1]) + tf.reshape(tf.range(c) * (h * w), [1, 1, 1, c])
-        rows = tf.reshape(tf.range(shard * n, (shard + 1) * n) * (c * h * w), [n, 1, 1, 1])
-        index = tf.bitcast(in_row + rows, tf.uint32)
-        return mix32(index ^ tf.cast(key, tf.uint32), shift, wraps=True) >= tf.constant(self.threshold, tf.uint32)
+            keep = self._keep_mask_int64(key, tf.shape(x, out_type=tf.int64)[0], (h, w, c), shard)
+            return x * (tf.cast(keep, x.dtype) * self.scale)
+        return x * keep_scale_32(key, (n, h, w, c), shard, self.threshold, self.scale, x.dtype)
 
     def _keep_mask_int64(self, key, n, hwc, shard: int):
-        """The same mask for indices beyond 31 bits (or an unknown batch size)."""
+        """The keep mask (see keep_scale_32) for indices beyond 31 bits or an unknown batch size."""
         h, w, c = hwc
         index = tf.transpose(tf.reshape(tf.range(n * c * h * w) + shard * n * c * h * w, [n, c, h, w]), [0, 2, 3, 1])
         return mix32(index ^ key, shift) >= self.threshold
+
+
+@tf.function(jit_compile=True)
+def keep_scale_32(key, nhwc, shard: int, threshold: int, scale: float, dtype):
+    """keep[b, h, w, c] * scale of a dropout layer: kept where the hash of the element's NCHW index
+    in the global batch (a replica's rows start at shard * n), xor the layer's call key, is at least
+    the threshold. In uint32 (rng.mix32's 32-bit form), the index built in NHWC order from small
+    ranges; XLA fuses the whole hash into one pass over the batch (unfused, its xor, shift and
+    multiply passes took 3.5x as long on the TF tutorial's D)."""
+    n, h, w, c = nhwc
+    in_row = tf.reshape(tf.range(h * w), [1, h, w, 1]) + tf.reshape(tf.range(c) * (h * w), [1, 1, 1, c])
+    rows = tf.reshape(tf.range(shard * n, (shard + 1) * n) * (c * h * w), [n, 1, 1, 1])
+    index = tf.bitcast(in_row + rows, tf.uint32)
+    keep = mix32(index ^ tf.cast(key, tf.uint32), shift, wraps=True) >= tf.constant(threshold, tf.uint32)
+    return tf.cast(keep, dtype) * tf.constant(scale, dtype)
 
 
 def activation(layer: S.Act):
@@ -271,10 +277,27 @@ def activation(layer: S.Act):
         # tf.nn.leaky_relu keeps alpha as a float32 attribute even for float64 tensors, where
         # max(x, slope * x) (equal to it for 0 <= slope < 1) serves; in float32 the one op, which
         # grappler can fuse with the convolution and bias before it
-        return lambda x: tf.maximum(x, layer.slope * x) if x.dtype == tf.float64 else tf.nn.leaky_relu(x, layer.slope)
+        leaky = leaky_relu_grad_from_output(layer.slope)
+        return lambda x: tf.maximum(x, layer.slope * x) if x.dtype == tf.float64 else leaky(x)
     if layer.kind == "tanh":
         return tf.math.tanh
     raise TypeError(f"tf backend cannot build {layer!r}")
+
+
+def leaky_relu_grad_from_output(slope: float):
+    """tf.nn.leaky_relu whose gradient reads its output instead of its input (the same mask, as
+    y > 0 exactly where x > 0 for a slope > 0). TensorFlow's own gradient reads the input, the
+    BiasAdd that grappler's remapper folds into a fused conv + bias + LeakyReLU: the remapper then
+    fails on the whole training graph ("fanout ... LeakyReluGrad exist for missing node BiasAdd")
+    and fuses nothing; this way it fuses them, as ReluGrad (which reads ReLU's output) lets it."""
+
+    @tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's lambda
+    @tf.custom_gradient
+    def leaky_relu(x):
+        y = tf.nn.leaky_relu(x, slope)
+        return y, lambda dy: tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=slope)
+
+    return leaky_relu
 
 
 def reshape_to_nhwc(shape):
