@@ -1,7 +1,7 @@
 """The FLOP counter against hand-computed values for dcgan."""
 
 from ganbench.archs import build_spec
-from ganbench.archs.flops import forward_macs, train_step_flops
+from ganbench.archs.flops import convolutions, forward_macs, train_step_flops
 from ganbench.config import TrainConfig
 
 
@@ -18,6 +18,21 @@ def test_dcgan_forward_macs_by_hand():
         "conv2": 8 * 8 * 128 * 64 * 16,
         "fc": 8192,
     }
+
+
+def test_convolutions_with_their_input_shapes():
+    """What benchmarks/conv_layers.py times: each convolution and the (C, H, W) it reads, also
+    inside residual blocks (main path, then shortcut)."""
+    spec = build_spec("dcgan", 1)
+    assert [(layer.name, shape) for layer, shape in convolutions(spec.generator)] == [
+        ("deconv1", (512, 4, 4)), ("deconv2", (256, 8, 8)), ("deconv3", (128, 16, 16))]
+    assert [(layer.name, shape) for layer, shape in convolutions(spec.discriminator)] == [
+        ("conv1", (1, 32, 32)), ("conv2", (64, 16, 16))]
+    resnet_d = convolutions(build_spec("wgan_gp_resnet", 3).discriminator)
+    assert len({layer.name for layer, _ in resnet_d}) == len(resnet_d)
+    assert sum(forward_macs(build_spec("wgan_gp_resnet", 3).discriminator).values()) == sum(
+        layer.out_channels * layer.in_channels * layer.kernel**2 * layer.out_size(h) * layer.out_size(w)
+        for layer, (_, h, w) in resnet_d) + 128  # the final Dense
 
 
 def test_dcgan_train_step_flops():

@@ -11,12 +11,22 @@ def forward_macs(net: S.Network) -> dict:
     return macs
 
 
-def _walk(layers, shape: tuple, macs: dict) -> tuple:
-    """Add the MACs of `layers` applied to `shape` into `macs`; return the output shape."""
+def convolutions(net: S.Network) -> list:
+    """(layer, input shape (C, H, W)) of each Conv and ConvT of `net`, in forward order."""
+    found = []
+    _walk(net.layers, tuple(net.input_shape), {}, found)
+    return found
+
+
+def _walk(layers, shape: tuple, macs: dict, convolutions: list | None = None) -> tuple:
+    """Add the MACs of `layers` applied to `shape` into `macs` (and each convolution with its input
+    shape to `convolutions`); return the output shape."""
     for layer in layers:
+        if convolutions is not None and isinstance(layer, (S.Conv, S.ConvT)):
+            convolutions.append((layer, shape))
         if isinstance(layer, S.Residual):
-            out = _walk(layer.main, shape, macs)
-            _walk(layer.shortcut, shape, macs)
+            out = _walk(layer.main, shape, macs, convolutions)
+            _walk(layer.shortcut, shape, macs, convolutions)
             shape = out
         elif isinstance(layer, S.Upsample):
             c, h, w = shape
