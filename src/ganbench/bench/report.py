@@ -114,8 +114,8 @@ def markdown(result: dict) -> str:
         "backends: warm-up steps excluded (the first step, with any tracing or "
         "compilation, is shown apart), median and interquartile range of the timed steps, img/s = batch / median "
         "step. GFLOP/s counts convolutions and dense layers analytically (ganbench.archs.flops); 'of matmul' "
-        "divides it by the same framework's 2048x2048 matmul rate in the row's precision, measured in the same "
-        "process. "
+        "divides it by the same framework's square matmul rate (2048x2048 on a CPU, 8192x8192 on a GPU) in the "
+        "row's precision, measured in the same process. "
         "Peak RSS is the process maximum, framework included."
     )
     return "\n".join(lines) + "\n"

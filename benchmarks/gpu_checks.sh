@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU timings of issue 13 as one command for a lent GPU machine, where only PyTorch is
+# installed: sngan_cifar10's training step in fp32, bf16 and fp16, PyTorch eager and
+# torch.compile, on format-exact CIFAR-10 files of random bytes (a step's cost does not depend on
+# the pixels). Runs from the repository root without installing ganbench (PYTHONPATH=src; the
+# machine has numpy, safetensors, tqdm and pillow). Writes the machine line, the bench's JSON,
+# report and log into OUT. Extra arguments go to `ganbench bench` and override the defaults.
+#
+#   bash benchmarks/gpu_checks.sh OUT [bench arguments...]
+#   device tool: run(command="bash benchmarks/gpu_checks.sh $OUT", timeout_s=540)
+#   CPU smoke test: bash benchmarks/gpu_checks.sh /tmp/gpu --width 0.125 --precisions fp32 --modes eager --steps 1
+set -euo pipefail
+out=${1:?usage: bash benchmarks/gpu_checks.sh OUT [bench arguments...]}
+shift
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU: CPU')" | tee "$out/machine.txt"
+
+data=$(mktemp -d)
+trap 'rm -rf "$data"' EXIT
+python3 -c "import sys; from pathlib import Path; sys.path.insert(0, 'tests'); from binary_files import write_cifar; write_cifar(Path(sys.argv[1]), records_per_file=200)" "$data"
+python3 -m ganbench bench --presets sngan_cifar10 --backends torch --modes eager,compiled --precisions fp32,bf16,fp16 \
+  --steps 20 --warmup 3 --data-dir "$data" --no-download --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log"
