@@ -4,8 +4,9 @@ matmul rate: which layers hold a training step below that rate.
 Every Conv and ConvT of the preset's networks is built by the backend's own layer code (without
 spectral norm: the convolution alone), at the preset's batch and input shape, in the bench's
 default mode (PyTorch eager with channels_last on the CPU, TensorFlow graph). Forward: the median
-of the layer's call; backward: the median of forward + input and weight gradients, less the
-forward's median. Rates count 2 FLOPs per multiply-add (backward: twice the forward's FLOPs) and
+of the layer's call; backward: the median of the input and weight gradients alone (PyTorch: of a
+kept graph, TensorFlow: a function that returns only the gradients, from which grappler prunes
+the forward, as no convolution's gradient reads its output). Rates count 2 FLOPs per multiply-add (backward: twice the forward's FLOPs) and
 are divided by the same framework's 2048x2048 float32 matmul rate, measured in the same process.
 Prints a table and writes JSON.
 
@@ -29,24 +30,25 @@ def median_time(fn, repeats: int) -> float:
 
 
 def torch_passes(layer, shape: tuple, batch: int):
-    """(forward, forward + backward) of the layer as ganbench's PyTorch backend runs it."""
+    """(forward, backward) of the layer as ganbench's PyTorch backend runs it."""
     import torch
 
     from ganbench.backends.torch.nets import make_layer
 
     module = make_layer(layer).to(memory_format=torch.channels_last)
     x = torch.randn(batch, *shape).to(memory_format=torch.channels_last).requires_grad_()
-    upstream = torch.randn_like(module(x))
+    y = module(x)
+    upstream = torch.randn_like(y)
 
     def forward():
         with torch.no_grad():
             module(x)
 
-    return forward, lambda: torch.autograd.grad(module(x), [x, module.weight], upstream)
+    return forward, lambda: torch.autograd.grad(y, [x, module.weight], upstream, retain_graph=True)
 
 
 def tf_passes(layer, shape: tuple, batch: int):
-    """(forward, forward + backward) of the layer as ganbench's TensorFlow backend runs it (graph)."""
+    """(forward, backward) of the layer as ganbench's TensorFlow backend runs it (graph)."""
     import tensorflow as tf
 
     from ganbench.archs import spec as S
@@ -64,13 +66,13 @@ def tf_passes(layer, shape: tuple, batch: int):
         return tf.reduce_sum(module(x, True))
 
     @tf.function
-    def forward_backward():
+    def backward():
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = module(x, True)
-        return [tf.reduce_sum(y), *tape.gradient(y, [x, module.w], output_gradients=upstream)]
+        return tape.gradient(y, [x, module.w], output_gradients=upstream)
 
-    return lambda: forward().numpy(), lambda: [t.numpy() for t in forward_backward()]
+    return lambda: forward().numpy(), lambda: [t.numpy() for t in backward()]
 
 
 def measure(preset: str, backend: str, repeats: int, data_dir=None) -> dict:
@@ -85,9 +87,8 @@ def measure(preset: str, backend: str, repeats: int, data_dir=None) -> dict:
     for net in (spec.generator, spec.discriminator):
         for layer, shape in convolutions(net):
             layer = dataclasses.replace(layer, sn=False)
-            forward, forward_backward = passes(layer, shape, config.batch_size)
-            fwd = median_time(forward, repeats)
-            bwd = max(median_time(forward_backward, repeats) - fwd, 1e-9)
+            forward, backward = passes(layer, shape, config.batch_size)
+            fwd, bwd = median_time(forward, repeats), median_time(backward, repeats)
             out_hw = layer.out_size(shape[1])
             pixels = shape[1] * shape[2] if type(layer).__name__ == "ConvT" else out_hw * layer.out_size(shape[2])
             gflop = 2 * config.batch_size * pixels * layer.in_channels * layer.out_channels * layer.kernel**2 / 1e9

@@ -1,0 +1,76 @@
+"""Layers that a backend computes by another route than the framework's own op, for speed, against
+that op in float64: values and gradients."""
+
+import numpy as np
+import pytest
+
+from ganbench.archs import spec as S
+
+EXACT = 1e-12  # float64, a different summation order
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_torch_transposed_convolution_of_a_pixel_is_the_frameworks(bias):
+    import torch
+    import torch.nn.functional as F
+
+    from ganbench.backends.torch.nets import make_layer
+
+    layer = S.ConvT("deconv0", 10, 6, kernel=4, stride=1, padding=0, bias=bias)
+    module = make_layer(layer).double()
+    torch.nn.init.normal_(module.weight)
+    if bias:
+        torch.nn.init.normal_(module.bias)
+    x = torch.randn(3, 10, 1, 1, dtype=torch.float64, requires_grad=True)
+    ours = module(x)
+    theirs = F.conv_transpose2d(x, module.weight, module.bias)
+    assert ours.shape == theirs.shape == (3, 6, 4, 4)
+    torch.testing.assert_close(ours, theirs, rtol=EXACT, atol=EXACT)
+    upstream = torch.randn_like(ours)
+    params = [x, module.weight] + ([module.bias] if bias else [])
+    for a, b in zip(torch.autograd.grad(ours, params, upstream), torch.autograd.grad(theirs, params, upstream)):
+        torch.testing.assert_close(a, b, rtol=EXACT, atol=EXACT)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_tf_transposed_convolution_of_a_pixel_is_the_frameworks(bias):
+    from ganbench.backends.tf.nets import ConvT  # before TensorFlow (import order)
+
+    import tensorflow as tf
+
+    layer = S.ConvT("deconv0", 10, 6, kernel=4, stride=1, padding=0, bias=bias)
+    module = ConvT(layer, tf.float64)
+    for var in module.vars.values():
+        var.assign(tf.random.normal(var.shape, dtype=tf.float64))
+    x = tf.random.normal([3, 1, 1, 10], dtype=tf.float64)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = module(x, True)
+        theirs = tf.nn.conv2d_transpose(x, module.w, [3, 4, 4, 6], 1, "VALID")
+        theirs = tf.nn.bias_add(theirs, module.b) if bias else theirs
+    assert ours.shape == theirs.shape == (3, 4, 4, 6)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=EXACT, atol=EXACT)
+    upstream = tf.random.normal(ours.shape, dtype=tf.float64)
+    params = [x, *module.vars.values()]
+    for a, b in zip(tape.gradient(ours, params, upstream), tape.gradient(theirs, params, upstream)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=EXACT, atol=EXACT)
+
+
+def test_torch_activations_overwrite_only_their_own_layers_results():
+    """An activation right after a convolution, dense layer or BatchNorm runs in place (its input is
+    that layer's fresh result); one that opens a residual block's main path does not (its input is
+    the shortcut's too). The float64 parity tests prove the values against TensorFlow."""
+    import torch.nn.functional as F
+
+    from ganbench.archs import build_spec
+    from ganbench.backends.torch.nets import ResidualCall, build_network
+
+    def in_place_flags(calls):
+        return [call.keywords["inplace"] for call in calls if getattr(call, "func", None) in (F.relu, F.leaky_relu)]
+
+    g = build_network(build_spec("dcgan_pytorch_example", 1).generator)
+    assert in_place_flags(g.calls) == [True] * 4  # ReLU after each of G's four BatchNorms
+    d = build_network(build_spec("wgan_gp_resnet", 3).discriminator)
+    blocks = [call for call in d.calls if isinstance(call, ResidualCall)]
+    # the first block opens with a convolution; the others with a ReLU of the block's input
+    assert [in_place_flags(block.main) for block in blocks] == [[True]] + [[False, True]] * (len(blocks) - 1)
