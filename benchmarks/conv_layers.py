@@ -3,12 +3,13 @@ matmul rate: which layers hold a training step below that rate.
 
 Every Conv and ConvT of the preset's networks is built by the backend's own layer code (without
 spectral norm: the convolution alone), at the preset's batch and input shape, in the bench's
-default mode (PyTorch eager with channels_last on the CPU, TensorFlow graph). Forward: the median
-of the layer's call; backward: the median of the input and weight gradients alone (PyTorch: of a
-kept graph, TensorFlow: a function that returns only the gradients, from which grappler prunes
-the forward, as no convolution's gradient reads its output). Rates count 2 FLOPs per multiply-add (backward: twice the forward's FLOPs) and
-are divided by the same framework's 2048x2048 float32 matmul rate, measured in the same process.
-Prints a table and writes JSON.
+default mode (PyTorch eager, channels_last on a CPU; TensorFlow graph), on the device the backend
+trains on. Forward: the median of the layer's call; backward: the median of the input and weight
+gradients alone (PyTorch: of a kept graph; TensorFlow: a function that returns only the
+gradients, from which grappler prunes the forward, as no convolution's gradient reads its
+output). Rates count 2 FLOPs per multiply-add (backward: twice the forward's FLOPs) and are
+divided by the same framework's float32 matmul rate (bench.measure.matmul_gflops), measured in
+the same process. Prints a table and writes JSON.
 
     python benchmarks/conv_layers.py --preset dcgan_tf_tutorial --backend tf --out conv_layers.json
 """
@@ -34,17 +35,26 @@ def torch_passes(layer, shape: tuple, batch: int):
     import torch
 
     from ganbench.backends.torch.nets import make_layer
+    from ganbench.backends.torch.step import default_device
 
-    module = make_layer(layer).to(memory_format=torch.channels_last)
-    x = torch.randn(batch, *shape).to(memory_format=torch.channels_last).requires_grad_()
+    device = default_device()  # and the backend's memory format there: channels_last on a CPU
+    memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    module = make_layer(layer).to(device, memory_format=memory_format)
+    x = torch.randn(batch, *shape, device=device).to(memory_format=memory_format).requires_grad_()
     y = module(x)
     upstream = torch.randn_like(y)
 
     def forward():
         with torch.no_grad():
             module(x)
+        sync()
 
-    return forward, lambda: torch.autograd.grad(y, [x, module.weight], upstream, retain_graph=True)
+    def backward():
+        torch.autograd.grad(y, [x, module.weight], upstream, retain_graph=True)
+        sync()
+
+    return forward, backward
 
 
 def tf_passes(layer, shape: tuple, batch: int):

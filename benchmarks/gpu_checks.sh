@@ -4,7 +4,8 @@
 # torch.compile, on format-exact CIFAR-10 files of random bytes (a step's cost does not depend on
 # the pixels). Runs from the repository root without installing ganbench (PYTHONPATH=src; the
 # machine has numpy, safetensors, tqdm and pillow). Writes the machine line, the bench's JSON,
-# report and log into OUT. Extra arguments go to `ganbench bench` and override the defaults.
+# report and log, and the preset's convolutions timed alone (benchmarks/conv_layers.py) into OUT.
+# Extra arguments go to `ganbench bench` and override the defaults.
 #
 #   bash benchmarks/gpu_checks.sh OUT [bench arguments...]
 #   device tool: run(command="bash benchmarks/gpu_checks.sh $OUT", timeout_s=540)
@@ -21,3 +22,5 @@ trap 'rm -rf "$data"' EXIT
 python3 -c "import sys; from pathlib import Path; sys.path.insert(0, 'tests'); from binary_files import write_cifar; write_cifar(Path(sys.argv[1]), records_per_file=200)" "$data"
 python3 -m ganbench bench --presets sngan_cifar10 --backends torch --modes eager,compiled --precisions fp32,bf16,fp16 \
   --steps 20 --warmup 3 --data-dir "$data" --no-download --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log"
+python3 benchmarks/conv_layers.py --preset sngan_cifar10 --backend torch --data-dir "$data" --out "$out/conv_layers.json" \
+  2>&1 | tee "$out/conv_layers.txt"
