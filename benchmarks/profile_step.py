@@ -16,9 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from ganbench.backends import get_backend
-from ganbench.bench.measure import bench_config, machine, threads, timed
-from ganbench.init import init_gan
+from ganbench.bench.measure import bench_config, bench_gan, machine, threads, timed
 from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
 
@@ -60,7 +58,7 @@ def tf_profile(run_steps) -> dict:
 
 def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_dir=None) -> dict:
     config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode), data_dir)
-    gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
+    gan = bench_gan(spec, config)
     inputs = [draw_step_inputs(config, stream, spec, step) for step in range(warmup + steps)]
     for step_inputs in inputs[:warmup]:
         gan.train_step(step_inputs)

@@ -130,13 +130,19 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
+def bench_gan(spec, config):
+    """A fresh GAN as the bench times it: the config's backend and mode, initial weights keyed on its
+    seed."""
+    return get_backend(config.backend).GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=config.mode)
+
+
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
             phase_repeats: int = 5, width: float = 0.0, precision: str = "fp32") -> dict:
     module = get_backend(backend)
     config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode, batch_size, width, precision),
                                              data_dir)
     rss_before = peak_rss_mb()
-    gan = module.GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
+    gan = bench_gan(spec, config)
     step_times, data_times = [], []
     for step in range(warmup + steps):
         start = time.perf_counter()

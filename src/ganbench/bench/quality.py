@@ -12,9 +12,7 @@ import json
 import sys
 import time
 
-from ganbench.backends import get_backend
-from ganbench.bench.measure import bench_config
-from ganbench.init import init_gan
+from ganbench.bench.measure import bench_config, bench_gan
 from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
 
@@ -24,7 +22,7 @@ METRIC = "eval/fid"
 def train_for(preset: str, backend: str, mode: str, seconds: float, evals: int, eval_n: int, data_dir=None) -> dict:
     config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode).replace(eval_n=eval_n), data_dir)
     evaluator = loop.PeriodicEval(config, spec, data_dir)  # fails now if the classifier is missing
-    gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=mode)
+    gan = bench_gan(spec, config)
     marks = [seconds * (i + 1) / evals for i in range(evals)]
     curve = [{"seconds": 0.0, "step": 0, "fid": evaluator(gan)[METRIC]}]
     clock, step = 0.0, 0

@@ -222,13 +222,14 @@ class KeyedDropout(nn.Module):
         """keep[b, c, h, w]: the hash of the element's index in the global batch (a replica's rows
         start at shard * numel), xor the layer's call key, at least the threshold."""
         numel = int(np.prod(shape))
-        if (shard + 1) * numel > 2**31:  # indices beyond 31 bits: the int64 form
-            index = torch.arange(shard * numel, (shard + 1) * numel, device=key.device).reshape(shape)
+        wide = (shard + 1) * numel > 2**31  # indices beyond 31 bits: the int64 form
+        index = torch.arange(shard * numel, (shard + 1) * numel, dtype=torch.int64 if wide else torch.int32,
+                             device=key.device).reshape(shape)
+        if wide:
             return mix32(index ^ key) >= self.threshold
         # int32 holding uint32 bits (rng.mix32's 32-bit form; torch's uint32 has no shifts or
         # comparisons on the CPU): the TF tutorial's step 1.12x faster than with the int64 form.
         # Flipping the sign bit turns the unsigned comparison into a signed one.
-        index = torch.arange(shard * numel, (shard + 1) * numel, dtype=torch.int32, device=key.device).reshape(shape)
         hashed = mix32(index ^ (((key + 2**31) & MASK32) - 2**31).to(torch.int32), logical_shift, wraps=True)
         return (hashed ^ -2**31) >= self.threshold - 2**31
 
