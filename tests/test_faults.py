@@ -235,7 +235,9 @@ def test_kill_9_at_random_moments_then_resume_ends_with_the_same_weights(tmp_pat
     out, steps = tmp_path / "run", 200
     args = ("--backend", backend, "--steps", str(steps), "--checkpoint-every", "1")
     for kill in range(KILLS):
-        resumed_from = checkpoint.load(out).meta["step"] if checkpoint.stored(out) else 0
+        # What --resume will start from: a kill between a step file's rename and the move of
+        # `latest` leaves a newer file than `latest` names, or no `latest` at all.
+        resumed_from = checkpoint.load_newest_valid(out)[0].meta["step"] if checkpoint.stored(out) else 0
         proc = start(processes, train_args(out, data_dir, *args, *(["--resume"] if kill else [])))
         deadline = time.monotonic() + WAIT_S
         while last_logged_step(out) <= resumed_from:  # this process has taken a step
