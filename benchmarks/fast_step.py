@@ -25,10 +25,8 @@ from pathlib import Path
 import torch
 
 from ganbench.archs.spec import BatchNorm, leaf_layers
-from ganbench.backends.torch.step import GAN
-from ganbench.bench.measure import bench_config, machine, matmul_gflops
+from ganbench.bench.measure import bench_config, bench_gan, machine, matmul_gflops
 from ganbench.archs.flops import train_step_flops
-from ganbench.init import init_gan
 from ganbench.training import loop
 from ganbench.training.inputs import draw_step_inputs
 
@@ -41,7 +39,7 @@ def concat_d_pair(gan):
 
 def make_gan(spec, config, variant):
     torch._dynamo.reset()  # a fresh compile cache: dynamo stops compiling after 8 recompiles per function
-    gan = GAN(spec, {"nets": init_gan(spec, 0)}, config, mode="compiled" if variant == "compiled" else "eager")
+    gan = bench_gan(spec, config.replace(mode="compiled" if variant == "compiled" else "eager"))
     if variant == "contiguous":
         gan.memory_format = torch.contiguous_format
         for net in gan.nets.values():

@@ -16,9 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from ganbench.bench.measure import bench_config, bench_gan, machine, threads, timed
-from ganbench.training import loop
-from ganbench.training.inputs import draw_step_inputs
+from ganbench.bench.measure import bench_config, machine, prepared_steps, threads, timed
 
 OP_EVENT = re.compile(r"^[^:\s]+:[A-Za-z_]\w*$")  # not the executor's own "ExecutorState::Process" events
 XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
@@ -57,9 +55,7 @@ def tf_profile(run_steps) -> dict:
 
 
 def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_dir=None) -> dict:
-    config, spec, stream = loop.prepare_data(bench_config(preset, backend, mode), data_dir)
-    gan = bench_gan(spec, config)
-    inputs = [draw_step_inputs(config, stream, spec, step) for step in range(warmup + steps)]
+    gan, inputs = prepared_steps(bench_config(preset, backend, mode), data_dir, warmup + steps)
     for step_inputs in inputs[:warmup]:
         gan.train_step(step_inputs)
     step_times = []

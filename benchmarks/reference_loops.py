@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ganbench.archs import build_spec
 from ganbench.archs.flops import train_step_flops
-from ganbench.bench.measure import bench_config, bench_gan, machine, matmul_gflops, timed
+from ganbench.bench.measure import bench_config, machine, matmul_gflops, prepared_steps, timed
 
 PRESETS = {"torch": "dcgan_pytorch_example", "tf": "dcgan_tf_tutorial"}
 
@@ -114,12 +114,7 @@ def ganbench_steps(config, data_dir, count: int):
     """ganbench's training step for the preset as `ganbench bench` builds it (the preset's data,
     init and inputs, drawn beforehand as the plain loops' are): its mode and a function of the
     step index."""
-    from ganbench.training import loop
-    from ganbench.training.inputs import draw_step_inputs
-
-    config, spec, stream = loop.prepare_data(config, data_dir)
-    gan = bench_gan(spec, config)
-    inputs = [draw_step_inputs(config, stream, spec, step) for step in range(count)]
+    gan, inputs = prepared_steps(config, data_dir, count)
     return gan.mode, lambda step: gan.train_step(inputs[step])
 
 

@@ -136,6 +136,13 @@ def bench_gan(spec, config):
     return get_backend(config.backend).GAN(spec, {"nets": init_gan(spec, config.seed)}, config, mode=config.mode)
 
 
+def prepared_steps(config, data_dir, count: int) -> tuple:
+    """(gan, inputs): the GAN the bench times for `config` and the inputs of its first `count` steps,
+    drawn beforehand (for the benchmark scripts that time the step alone)."""
+    config, spec, stream = loop.prepare_data(config, data_dir)
+    return bench_gan(spec, config), [draw_step_inputs(config, stream, spec, step) for step in range(count)]
+
+
 def measure(preset: str, backend: str, mode: str, batch_size: int, steps: int, warmup: int, data_dir=None,
             phase_repeats: int = 5, width: float = 0.0, precision: str = "fp32") -> dict:
     module = get_backend(backend)
