@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The GPU timings of issue 13 as one command for a lent GPU machine, where only PyTorch is
-# installed: sngan_cifar10's training step in fp32, bf16 and fp16, PyTorch eager and
-# torch.compile, on format-exact CIFAR-10 files of random bytes (a step's cost does not depend on
-# the pixels). Runs from the repository root without installing ganbench (PYTHONPATH=src; the
-# machine has numpy, safetensors, tqdm and pillow). Writes the machine line, the bench's JSON,
-# report and log, and the preset's convolutions timed alone (benchmarks/conv_layers.py) into OUT.
+# installed: sngan_cifar10's training step in fp32, bf16 and fp16, PyTorch eager, torch.compile,
+# and torch.compile with CUDA graphs (the cudagraphs mode), on format-exact CIFAR-10 files of
+# random bytes (a step's cost does not depend on the pixels). Runs from the repository root
+# without installing ganbench (PYTHONPATH=src; the machine has numpy, safetensors, tqdm and
+# pillow). Writes into OUT the machine line, the bench's JSON, report and log (bench/, and
+# bench_cudagraphs/ for the CUDA-graphs rows), and the preset's convolutions timed alone
+# (benchmarks/conv_layers.py).
 # Extra arguments go to `ganbench bench` and override the defaults.
 #
 #   bash benchmarks/gpu_checks.sh OUT [bench arguments...]
@@ -20,7 +22,12 @@ python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.versio
 data=$(mktemp -d)
 trap 'rm -rf "$data"' EXIT
 python3 -c "import sys; from pathlib import Path; sys.path.insert(0, 'tests'); from binary_files import write_cifar; write_cifar(Path(sys.argv[1]), records_per_file=200)" "$data"
-python3 -m ganbench bench --presets sngan_cifar10 --backends torch --modes eager,compiled --precisions fp32,bf16,fp16 \
-  --steps 20 --warmup 3 --data-dir "$data" --no-download --out "$out/bench" "$@" 2>&1 | tee "$out/bench.log"
+bench() {  # a failed configuration is a row of the report, not the end of the script
+  python3 -m ganbench bench --presets sngan_cifar10 --backends torch --precisions fp32,bf16,fp16 --steps 20 --warmup 3 \
+    --data-dir "$data" --no-download "$@" 2>&1 | tee "$out/$name.log" || echo "$name: some configurations failed"
+}
+name=bench bench --modes eager,compiled --out "$out/bench" "$@"
+# CUDA graphs (torch.compile's reduce-overhead mode) apart: never run on a GPU before this script
+name=bench_cudagraphs bench --modes cudagraphs --out "$out/bench_cudagraphs" "$@"
 python3 benchmarks/conv_layers.py --preset sngan_cifar10 --backend torch --data-dir "$data" --out "$out/conv_layers.json" \
   2>&1 | tee "$out/conv_layers.txt"

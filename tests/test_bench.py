@@ -7,7 +7,7 @@ import pytest
 
 from ganbench.archs import build_spec
 from ganbench.archs.flops import train_step_flops
-from ganbench.bench.report import PHASES, run
+from ganbench.bench.report import PHASES, combinations, run
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
@@ -157,3 +157,11 @@ def test_biggan_step_is_timed_at_a_reduced_width(tmp_path):
     assert (row["model"], row["width"], row["batch_size"]) == ("biggan", 0.0625, 8)
     assert row["step"] == "alternating, n_dis 5, loss hinge, G batch 64"
     assert row["img_per_s"] == pytest.approx(8 * 5 / row["median_step_s"])
+
+
+def test_each_backend_gets_only_the_modes_it_has():
+    """graph is TensorFlow's alone and cudagraphs PyTorch's: asked for both backends, each mode runs
+    only in its own, in the order asked."""
+    assert combinations(["dcgan"], ["torch", "tf"], ["eager", "graph", "cudagraphs", "compiled"]) == [
+        ("dcgan", "torch", "eager"), ("dcgan", "torch", "cudagraphs"), ("dcgan", "torch", "compiled"),
+        ("dcgan", "tf", "eager"), ("dcgan", "tf", "graph"), ("dcgan", "tf", "compiled")]

@@ -156,8 +156,16 @@ def test_execution_modes_compute_the_same_steps(backend, mode, spec, init_state,
 def test_unknown_mode_is_refused(spec, init_state):
     from ganbench.errors import GanbenchError
 
-    with pytest.raises(GanbenchError, match=r"the torch backend has no 'graph' mode \(choose from eager, compiled\)"):
+    with pytest.raises(GanbenchError, match=r"the torch backend has no 'graph' mode \(choose from eager, compiled, "
+                                            r"cudagraphs\)"):
         get_backend("torch").GAN(spec, init_state, HP, mode="graph")
+    with pytest.raises(GanbenchError, match=r"the tf backend has no 'cudagraphs' mode \(choose from eager, graph, "
+                                            r"compiled\)"):
+        get_backend("tf").GAN(spec, init_state, HP, mode="cudagraphs")
+    # CUDA graphs replay recorded GPU kernels: on the CPU, torch.compile would skip them silently
+    with pytest.raises(GanbenchError, match=r"the torch backend's cudagraphs mode needs a CUDA device, not 'cpu' "
+                                            r"\(use --mode compiled\)"):
+        get_backend("torch").GAN(spec, init_state, HP, device="cpu", mode="cudagraphs")
 
 
 def test_tf32_is_off_in_both_backends(backends, spec, init_state):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ganbench import __version__
 from ganbench.archs import ARCHS
-from ganbench.config import EPS_FORMS, LOSSES, UPDATES, TrainConfig
+from ganbench.config import EPS_FORMS, LOSSES, MODES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
 from ganbench.precision import PRECISIONS
 from ganbench.presets import preset_names
@@ -84,8 +84,9 @@ def add_train(sub) -> None:
     p.add_argument("--channels", type=positive_int, help="1 or 3; default: the dataset's (folder: 1 if all images are grayscale)")
     p.add_argument("--width", type=positive_float, help=f"channel multiplier of sngan/wgan_gp models, e.g. 0.25 on a CPU; default {d.width}")
     p.add_argument("--backend", help=f"torch or tf; default {d.backend}")
-    p.add_argument("--mode", help="eager, graph (tf only) or compiled (torch.compile / XLA); "
-                   "default: torch eager, tf graph (tf.function without XLA), the faster mode of each on the CPU")
+    p.add_argument("--mode", help="eager, graph (tf only), compiled (torch.compile / XLA) or cudagraphs (torch "
+                   "on a CUDA GPU: torch.compile's reduce-overhead mode); default: torch eager, tf graph "
+                   "(tf.function without XLA), the faster mode of each on the CPU")
     p.add_argument("--precision", help="fp32, bf16 or fp16: what convolutions and dense layers compute in "
                    "(weights, optimiser state, BatchNorm and losses stay float32; fp16 adds dynamic loss "
                    "scaling); --resume may change it; default fp32")
@@ -391,7 +392,8 @@ def add_bench(sub) -> None:
                    help=f"comma-separated presets ({', '.join(preset_names())}); "
                    "default dcgan,dcgan_pytorch_example,dcgan_tf_tutorial")
     p.add_argument("--backends", default="torch,tf", help="comma-separated backends; default torch,tf")
-    p.add_argument("--modes", help="comma-separated modes (graph is tf only); default eager,graph,compiled "
+    p.add_argument("--modes", help="comma-separated modes (graph is tf only, cudagraphs torch on a GPU only); "
+                   "default eager,graph,compiled "
                    "(with --quality: each backend's default, torch eager and tf graph)")
     p.add_argument("--batch-sizes", default="0", help="comma-separated batch sizes; default 0: each preset's own "
                    "(64, or 256 for dcgan_tf_tutorial)")
@@ -432,7 +434,7 @@ def cmd_bench(args) -> int:
     presets = comma_list(args.presets.replace("-", "_"), preset_names(), "preset")
     backends = comma_list(args.backends, BACKENDS, "backend")
     default_modes = "default" if args.quality else "eager,graph,compiled"
-    modes = comma_list(args.modes or default_modes, ("default", "eager", "graph", "compiled"), "mode")
+    modes = comma_list(args.modes or default_modes, MODES, "mode")
     if args.quality:
         result = run_quality(presets, backends, modes, args.minutes, args.evals, args.eval_n, args.out, args.data_dir,
                              args.minutes * 60 + 3600)

@@ -16,6 +16,8 @@ LOSSES = {
     "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
 }
 LR_DECAYS = ("none", "linear")
+# the execution modes any backend has (graph: tf only; cudagraphs: torch on CUDA only)
+MODES = ("default", "eager", "graph", "compiled", "cudagraphs")
 EPS_FORMS = {
     "torch": "eps added to the bias-corrected sqrt(v) (torch.optim.Adam)",
     "keras": "eps added to sqrt(v) before the bias correction (Keras' and TensorFlow's Adam)",
@@ -106,8 +108,8 @@ class TrainConfig:
                                 f"none (choose from {', '.join(LABELLED)})")
         if (self.dataset == FOLDER) != bool(self.image_dir):
             raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
-        if self.mode not in ("default", "eager", "graph", "compiled"):
-            raise GanbenchError(f"unknown mode {self.mode!r} (choose from default, eager, graph, compiled)")
+        if self.mode not in MODES:
+            raise GanbenchError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
         if self.seed < 0:
             raise GanbenchError(f"seed must be 0 or positive, got {self.seed}")
         if self.eval_every < 0:

@@ -28,7 +28,13 @@ MODES = {
     "eager": "PyTorch eager",
     "compiled": "torch.compile of G and D forwards (inductor); backward by AOTAutograd; Adam eager; "
                 "the WGAN-GP penalty's D forward stays eager (no double backward through compiled code)",
+    "cudagraphs": "the compiled mode with torch.compile(mode='reduce-overhead'): its graphs replayed as CUDA "
+                  "graphs, a new CUDA-graph iteration marked at each step (CUDA devices only)",
 }
+# torch.compile's arguments in each compiling mode: static shapes, since a step has at most a few
+# batch sizes (D, fresh G batch) and inductor failed on the symbolic sizes of max pooling with
+# dynamic=None (torch 2.14)
+COMPILE_OPTIONS = {"compiled": {"dynamic": False}, "cudagraphs": {"dynamic": False, "mode": "reduce-overhead"}}
 
 
 # Process-wide, set once when the backend is imported: float32 means float32 on a GPU too
@@ -74,6 +80,9 @@ class GAN(DCallKeying):
                 raise GanbenchError(f"the torch backend trains in several processes in eager mode only, not {self.mode!r}")
             device = device or device_for(world)
         self.device = torch.device(device or default_device())
+        if self.mode == "cudagraphs" and self.device.type != "cuda":
+            raise GanbenchError(f"the torch backend's cudagraphs mode needs a CUDA device, not {self.device.type!r} "
+                                "(use --mode compiled)")
         self.collective = collective(world)
         self.dtype = getattr(torch, dtype)
         # NHWC memory under NCHW indexing: oneDNN's faster layout (benchmarks/fast_step.py: 0-13%
@@ -97,10 +106,8 @@ class GAN(DCallKeying):
         self.use_ema = True  # sample from G_ema when there is one (sampling.load_generator may turn it off)
         # training forwards go through these: the modules themselves, or their compiled wrappers
         self.train_G, self.train_D = self.G, self.D
-        if self.mode == "compiled":
-            # static shapes: a step has at most a few batch sizes (D, fresh G batch), and inductor
-            # failed on the symbolic sizes of max pooling with dynamic=None (torch 2.14)
-            self.train_G, self.train_D = (torch.compile(net, dynamic=False) for net in (self.G, self.D))
+        if self.mode in COMPILE_OPTIONS:
+            self.train_G, self.train_D = (torch.compile(net, **COMPILE_OPTIONS[self.mode]) for net in (self.G, self.D))
             if hp.update == "simultaneous":
                 # two backward passes share D's graph on the fakes (retain_graph), which compiled
                 # backward functions refuse while they donate (reuse) their saved buffers
@@ -250,6 +257,7 @@ class GAN(DCallKeying):
         """n_dis D updates then one G update (hp.update 'alternating'), or one forward of G and D
         whose losses update both ('simultaneous'). Without inputs.z_g the G update reuses the
         fake batch of the last D update (as pytorch/examples dcgan does), scored by the updated D."""
+        self._mark_cuda_graph_step()
         self._start_step(self._key(inputs.dropout_key), self.world.rank)
         t = self._step_tensors(inputs)
         if self.hp.update == "simultaneous":
@@ -264,6 +272,12 @@ class GAN(DCallKeying):
             fake = self._g_forward(self.train_G, t.z_g, g_labels)
         g_out = self._g_update(fake, g_labels)
         return {**{k: v.item() for k, v in d_out.items()}, **g_out, **self._scale_log()}
+
+    def _mark_cuda_graph_step(self) -> None:
+        """cudagraphs mode: a new CUDA-graph iteration begins, which may reuse the memory of the
+        graphs' outputs from the one before (the step's own outputs stay valid until the next mark)."""
+        if self.mode == "cudagraphs":
+            torch.compiler.cudagraph_mark_step_begin()
 
     def _scale_log(self) -> dict:
         """fp16: the loss scales and the updates skipped so far (D and G), to log."""
@@ -332,22 +346,28 @@ class GAN(DCallKeying):
         t = self._step_tensors(inputs)
         reuse, last = t.z_g is None, t.n_dis - 1
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        # each part is a CUDA-graph iteration of its own in cudagraphs mode: the fakes that outlive
+        # their part are copies, not the graph's output buffers
+        kept = (lambda x: x.clone()) if self.mode == "cudagraphs" else (lambda x: x)
         fakes = [None] * t.n_dis
         if reuse:  # made by the G update in training; drawn here once, so the D updates can run alone
-            fakes[last] = self._g_forward(self.train_G, t.z[last], t.fake_labels[last]).detach()
+            fakes[last] = kept(self._g_forward(self.train_G, t.z[last], t.fake_labels[last]).detach())
 
         @torch.no_grad()
         def d_fakes():
+            self._mark_cuda_graph_step()
             for d in range(last if reuse else t.n_dis):
-                fakes[d] = self._g_forward(self.train_G, t.z[d], t.fake_labels[d])
+                fakes[d] = kept(self._g_forward(self.train_G, t.z[d], t.fake_labels[d]))
             sync()
 
         def d_updates():
+            self._mark_cuda_graph_step()
             for d in range(t.n_dis):
                 self._d_update(t.reals[d], fakes[d], t.alphas[d], t.labels[d], t.fake_labels[d])
             sync()
 
         def g_update():
+            self._mark_cuda_graph_step()
             z, labels = (t.z[last], t.fake_labels[last]) if reuse else (t.z_g, t.g_labels)
             self._g_update(self._g_forward(self.train_G, z, labels), labels)
             sync()
