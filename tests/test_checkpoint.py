@@ -159,20 +159,18 @@ def test_checkpoint_with_the_legacy_hash_loads(tmp_path, spec, torch_state):
     assert checkpoint.load(path).meta["step"] == 3
 
 
-def test_resume_reads_the_step_files_when_latest_lags_or_is_missing(tmp_path, spec, torch_state):
+def test_a_run_whose_latest_lags_or_is_missing_loads_and_resumes(tmp_path, spec, torch_state):
     """A kill -9 between a step file's rename and the move of `latest` leaves `latest` one step
-    behind (or absent after the first save): resuming prefers what `latest` names and otherwise
-    takes the newest step file."""
-    checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
+    behind, or absent after the first save: loading a run and resuming it take what `latest`
+    names, else the newest step file."""
+    first = checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
     pointer = tmp_path / "checkpoints" / checkpoint.LATEST
-    pointer.unlink()  # killed before the first `latest`
-    loaded, skipped = checkpoint.load_newest_valid(tmp_path)
-    assert loaded.meta["step"] == 1 and skipped == []
-    with pytest.raises(GanbenchError, match="no checkpoint found"):
-        checkpoint.load(tmp_path)
-    checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
     stale = pointer.read_bytes()
-    checkpoint.save(tmp_path, 2, torch_state, CONFIG, spec, WRITER)
+    newest = checkpoint.save(tmp_path, 2, torch_state, CONFIG, spec, WRITER)
+    pointer.unlink()
+    assert checkpoint.load(tmp_path).path == newest
+    assert checkpoint.load_newest_valid(tmp_path)[0].path == newest
     pointer.write_bytes(stale)  # killed before `latest` moved to step 2
+    assert checkpoint.load(tmp_path).path == first
     loaded, skipped = checkpoint.load_newest_valid(tmp_path)
-    assert loaded.meta["step"] == 1 and skipped == []
+    assert loaded.path == first and skipped == []

@@ -162,14 +162,19 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
 
 
 def resolve(path) -> Path:
-    """A checkpoint file, or a run/checkpoints directory (then its `latest` checkpoint)."""
+    """A checkpoint file, or a run/checkpoints directory: then the checkpoint its `latest` names, or
+    without `latest` (a kill between the first checkpoint's rename and the pointer's) the newest
+    step file."""
     path = Path(path)
     if path.is_dir():
         folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
         pointer = folder / LATEST
-        if not pointer.is_file():
+        if pointer.is_file():
+            path = folder / pointer.read_text().strip()
+        elif steps := sorted(folder.glob("step_*.safetensors")):
+            path = steps[-1]
+        else:
             raise GanbenchError(f"{path}: no checkpoint found (expected {pointer})")
-        path = folder / pointer.read_text().strip()
     if not path.is_file():
         raise GanbenchError(f"{path}: checkpoint not found")
     return path
