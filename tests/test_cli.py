@@ -182,6 +182,8 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
         (["--backends", "torch,jax"], "unknown backend 'jax' (choose from torch, tf)"),
         (["--modes", "fast"], "unknown mode 'fast' (choose from default, eager, graph, compiled, cudagraphs)"),
         (["--batch-sizes", "64,-1"], "--batch-sizes: must be 0 or positive, got -1"),
+        (["--backends", "tf", "--modes", "cudagraphs"], "no mode among cudagraphs runs in tf (graph is tf only, "
+         "cudagraphs torch only)"),
         (["--presets", "dcgan,stylegan"], "unknown preset 'stylegan' (choose from biggan_cifar10, biggan_cpu, dcgan, dcgan_pytorch_example, "
          "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10)"),
     ],

@@ -429,12 +429,15 @@ def comma_list(text: str, known, what: str) -> list:
 
 def cmd_bench(args) -> int:
     from ganbench.backends import BACKENDS
-    from ganbench.bench.report import run, run_quality
+    from ganbench.bench.report import combinations, run, run_quality
 
     presets = comma_list(args.presets.replace("-", "_"), preset_names(), "preset")
     backends = comma_list(args.backends, BACKENDS, "backend")
     default_modes = "default" if args.quality else "eager,graph,compiled"
     modes = comma_list(args.modes or default_modes, MODES, "mode")
+    if not combinations(presets, backends, modes):
+        raise GanbenchError(f"no mode among {', '.join(modes)} runs in {', '.join(backends)} "
+                            "(graph is tf only, cudagraphs torch only)")
     if args.quality:
         result = run_quality(presets, backends, modes, args.minutes, args.evals, args.eval_n, args.out, args.data_dir,
                              args.minutes * 60 + 3600)
