@@ -311,6 +311,17 @@ def leaky_relu_grad_from_output(slope: float):
     return leaky_relu
 
 
+@tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's lambda
+@tf.custom_gradient
+def relu_beside_a_shortcut(x):
+    """ReLU at the head of a residual block's main path, written as max(x, 0) with ReLU's gradient
+    (dy where y > 0). When x is the previous block's sum, a Relu op there lets grappler's remapper
+    fuse that sum into the convolution before it although the shortcut still reads it, and the
+    remapper then fails on the whole graph ("fanout 'Relu_N' exist for missing node 'add_M'")."""
+    y = tf.maximum(x, tf.zeros((), x.dtype))
+    return y, lambda dy: tf.raw_ops.ReluGrad(gradients=dy, features=y)
+
+
 def reshape_to_nhwc(shape):
     c, h, w = shape
     return lambda x: tf.transpose(tf.reshape(x, [-1, c, h, w]), [0, 2, 3, 1])
@@ -389,7 +400,10 @@ class Network(tf.Module):
         calls = []
         for layer in layers:
             if isinstance(layer, S.Residual):
-                calls.append(ResidualCall(self._build(layer.main, dtype), self._build(layer.shortcut, dtype)))
+                main = self._build(layer.main, dtype)
+                if layer.main[0] == S.Act("relu"):
+                    main[0] = _stateless(relu_beside_a_shortcut)
+                calls.append(ResidualCall(main, self._build(layer.shortcut, dtype)))
             elif isinstance(layer, S.Dropout):
                 calls.append(Dropout(layer))
             elif isinstance(layer, S.CondBatchNorm):
