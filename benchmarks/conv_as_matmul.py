@@ -8,18 +8,17 @@ unfold), on the preset's shapes in channels_last memory; prints a table and writ
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ganbench.bench.measure import machine, matmul_gflops
+from ganbench.bench.measure import machine, matmul_gflops, median_seconds
 
 # dcgan_pytorch_example's D convolutions (4x4, stride 2, padding 1) at batch 64: C, O, input size
 LAYERS = {"D.conv0": (1, 64, 64), "D.conv1": (64, 128, 32), "D.conv3": (256, 512, 8)}
 BATCH, KERNEL, STRIDE, PAD = 64, 4, 2, 1
+WARMUP = 3  # untimed calls before each timing
 
 
 def conv_as_matmul(x, w, stride: int, pad: int):
@@ -34,17 +33,6 @@ def conv_as_matmul(x, w, stride: int, pad: int):
 
 def oneDNN(x, w, stride: int, pad: int):
     return F.conv2d(x, w, None, stride, pad)
-
-
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
 
 
 def measure(name: str, repeats: int) -> list:
@@ -62,8 +50,8 @@ def measure(name: str, repeats: int) -> list:
             form(x, w, STRIDE, PAD).backward(grad)
 
         with torch.no_grad():
-            forward = median_ms(lambda: form(x, w, STRIDE, PAD), repeats)
-        both = median_ms(forward_backward, repeats)
+            forward = median_seconds(lambda: form(x, w, STRIDE, PAD), repeats, WARMUP) * 1e3
+        both = median_seconds(forward_backward, repeats, WARMUP) * 1e3
         rows.append({"layer": name, "form": form.__name__, "gflop": gflop, "forward_ms": forward,
                      "forward_backward_ms": both, "forward_backward_gflops": 3 * gflop / both * 1e3,
                      "max_abs_error": max_error})

@@ -17,17 +17,10 @@ the same process. Prints a table and writes JSON.
 import argparse
 import dataclasses
 import json
-import statistics
 from pathlib import Path
 
-
 from ganbench.archs.flops import convolutions
-from ganbench.bench.measure import bench_config, machine, matmul_gflops, timed
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()
-    return statistics.median(timed(fn) for _ in range(repeats))
+from ganbench.bench.measure import bench_config, machine, matmul_gflops, median_seconds
 
 
 def torch_passes(layer, shape: tuple, batch: int):
@@ -98,7 +91,7 @@ def measure(preset: str, backend: str, repeats: int, data_dir=None) -> dict:
         for layer, shape in convolutions(net):
             layer = dataclasses.replace(layer, sn=False)
             forward, backward = passes(layer, shape, config.batch_size)
-            fwd, bwd = median_time(forward, repeats), median_time(backward, repeats)
+            fwd, bwd = median_seconds(forward, repeats, warmup=1), median_seconds(backward, repeats, warmup=1)
             out_hw = layer.out_size(shape[1])
             pixels = shape[1] * shape[2] if type(layer).__name__ == "ConvT" else out_hw * layer.out_size(shape[2])
             gflop = 2 * config.batch_size * pixels * layer.in_channels * layer.out_channels * layer.kernel**2 / 1e9

@@ -88,13 +88,7 @@ def matmul_gflops(backend: str, precision: str = "fp32", repeats: int = 10) -> f
         size = 8192 if tf.config.list_logical_devices("GPU") else 2048  # TensorFlow's default device
         a, b = (tf.cast(tf.random.normal((size, size)), dtype) for _ in range(2))
         run = lambda: float(tf.matmul(a, b)[0, 0])  # noqa: E731
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return 2 * size**3 / median_seconds(run, repeats, warmup=1) / 1e9
 
 
 def peak_rss_mb() -> float:
@@ -121,13 +115,20 @@ def phase_breakdown(gan, inputs, repeats: int) -> dict:
     parts = gan.phase_fns(inputs)
     for fn in parts.values():
         fn()
-    return {name: statistics.median(timed(fn) for _ in range(repeats)) for name, fn in parts.items()}
+    return {name: median_seconds(fn, repeats) for name, fn in parts.items()}
 
 
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def median_seconds(fn, repeats: int, warmup: int = 0) -> float:
+    """The median time of `repeats` calls of fn, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    return statistics.median(timed(fn) for _ in range(repeats))
 
 
 def bench_gan(spec, config):
