@@ -76,30 +76,37 @@ def test_torch_activations_overwrite_only_their_own_layers_results():
     assert [in_place_flags(block.main) for block in blocks] == [[True]] + [[False, True]] * (len(blocks) - 1)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_tf_relu_beside_a_shortcut_is_tensorflows_relu(dtype):
-    """The ReLU at a residual block's head (max(x, 0) with ReLU's gradient): TensorFlow's values,
-    gradients and the gradient penalty's second-order gradient, bit for bit."""
-    from ganbench.backends.tf.nets import relu_beside_a_shortcut  # before TensorFlow (import order)
+@pytest.mark.parametrize("activation, dtype", [("leaky_relu", "float32"), ("residual_head_relu", "float32"),
+                                               ("residual_head_relu", "float64")])
+def test_tf_activation_written_for_grappler_is_tensorflows(activation, dtype):
+    """The activations written so that grappler's remapper works (the float32 LeakyReLU whose
+    gradient reads its output, so that conv + bias + LeakyReLU fuse in training; the ReLU at a
+    residual block's head, max(x, 0) with ReLU's gradient): TensorFlow's values, gradients and the
+    gradient penalty's second-order gradient, bit for bit."""
+    from ganbench.backends.tf import nets  # before TensorFlow (import order)
 
     import tensorflow as tf
 
+    ours, tensorflows = {
+        "leaky_relu": (nets.leaky_relu_grad_from_output(0.2), lambda v: tf.nn.leaky_relu(v, 0.2)),
+        "residual_head_relu": (nets.relu_beside_a_shortcut, tf.nn.relu),
+    }[activation]
     rng = np.random.default_rng(0)
     x, upstream = (tf.constant(rng.standard_normal((4, 6)), dtype) for _ in range(2))
     weight = tf.Variable(rng.standard_normal((6, 6)), dtype=dtype)
 
     @tf.function
-    def grads(relu):
+    def grads(fn):
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
                 inner.watch(x)
-                y = relu(x @ weight)
+                y = fn(x @ weight)
             g = inner.gradient(y, x, output_gradients=upstream)
             penalty = tf.reduce_sum(tf.square(g))
         return y, g, outer.gradient(penalty, weight)
 
-    for ours, tensorflows in zip(grads(relu_beside_a_shortcut), grads(tf.nn.relu)):
-        np.testing.assert_array_equal(ours.numpy(), tensorflows.numpy())
+    for a, b in zip(grads(ours), grads(tensorflows)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_tf_residual_discriminator_graph_keeps_grapplers_remapper(capfd, monkeypatch):

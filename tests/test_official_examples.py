@@ -155,33 +155,6 @@ def test_tf_dropout_mask_of_a_replica_in_both_index_widths():
     assert np.array_equal(wide.numpy(), keep)
 
 
-def test_tf_leaky_relu_differentiated_through_its_output_as_tensorflows():
-    """The float32 LeakyReLU whose gradient reads its output (so that grappler fuses conv + bias +
-    LeakyReLU in training) has TensorFlow's gradient and the gradient penalty's second-order one."""
-    from ganbench.backends.tf.nets import leaky_relu_grad_from_output  # before TensorFlow (import order)
-
-    import tensorflow as tf
-
-    rng = np.random.default_rng(0)
-    x, upstream = (tf.constant(rng.standard_normal((4, 6)), tf.float32) for _ in range(2))
-    weight = tf.Variable(rng.standard_normal((6, 6)), dtype=tf.float32)
-
-    @tf.function
-    def grads(leaky):
-        with tf.GradientTape() as outer:
-            with tf.GradientTape() as inner:
-                inner.watch(x)
-                y = leaky(x @ weight)
-            g = inner.gradient(y, x, output_gradients=upstream)
-            penalty = tf.reduce_sum(tf.square(g))
-        return y, g, outer.gradient(penalty, weight)
-
-    ours = grads(leaky_relu_grad_from_output(0.2))
-    tensorflows = grads(lambda v: tf.nn.leaky_relu(v, 0.2))
-    for a, b in zip(ours, tensorflows):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
 def test_torch_dropout_mask_of_a_replica_in_both_index_widths():
     """PyTorch hashes in int32 (uint32 bits) where the global batch's indices fit in 31 bits, else
     in int64: both give the oracle's mask, and a replica (shard 1 of 2) gets rows 4..7."""
