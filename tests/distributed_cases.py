@@ -72,4 +72,7 @@ def run_case(backend: str, case: str, dtype: str, steps: int, sync_bn: bool, wor
         tensors = flat(state)
         tensors["losses"] = np.array([[d[k] for k in sorted(d)] for d in losses], np.float64)
         save_file(tensors, out)
+    # as the training loop ends: every rank arrives before any leaves the group (a rank that left
+    # while another was still writing made gloo abort the other, SIGABRT, once in CI)
+    gan.collective.close(together=True)
     return {"state": state, "losses": losses}

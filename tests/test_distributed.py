@@ -61,7 +61,8 @@ def run_workers(backend, case, dtype, steps, sync_bn, out: Path, nproc=2, device
     finally:
         for proc in procs:
             proc.kill()
-    assert [proc.returncode for proc in procs] == [0] * nproc, errors[0][-3000:]
+    failed = {rank: errors[rank][-3000:] for rank, proc in enumerate(procs) if proc.returncode != 0}
+    assert not failed, ([proc.returncode for proc in procs], failed)
     return load_file(out)
 
 
