@@ -358,11 +358,11 @@ def cmd_eval(args) -> int:
         raise GanbenchError("--images needs --dataset (the classifier and reference to use)")
     else:
         dataset, source = args.dataset, {"images": str(args.images)}
+    if args.checkpoint is None:  # bad images are named before the classifier is looked for
+        images, labels = ev.load_images(args.images), None
     extractor = ev.feature_extractor(args.features, dataset, args.inception_weights, args.download)  # before sampling
     if args.checkpoint is not None:
         images, labels = ev.generated_images(generator.gan, generator.spec, args.n, args.seed, args.truncation)
-    else:
-        images, labels = ev.load_images(args.images), None
     result = ev.evaluate(images, dataset, args.n, args.ref, metrics, args.data_dir, extractor, labels)
     result["source"] = source
     out = args.out or beside(args.checkpoint if args.checkpoint is not None else args.images, "eval.json")
