@@ -16,7 +16,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
+
 from ganbench.bench.measure import bench_config, machine, prepared_steps, threads, timed
+from ganbench.precision import PRECISIONS
 
 OP_EVENT = re.compile(r"^[^:\s]+:[A-Za-z_]\w*$")  # not the executor's own "ExecutorState::Process" events
 XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
@@ -54,8 +56,8 @@ def tf_profile(run_steps) -> dict:
     return dict(totals)
 
 
-def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_dir=None) -> dict:
-    gan, inputs = prepared_steps(bench_config(preset, backend, mode), data_dir, warmup + steps)
+def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_dir=None, precision="fp32") -> dict:
+    gan, inputs = prepared_steps(bench_config(preset, backend, mode, precision=precision), data_dir, warmup + steps)
     for step_inputs in inputs[:warmup]:
         gan.train_step(step_inputs)
     step_times = []
@@ -66,7 +68,7 @@ def profile(preset: str, backend: str, mode: str, steps: int, warmup: int, data_
 
     ops = (torch_profile if backend == "torch" else tf_profile)(run_steps)
     per_step = sorted(((op, seconds / steps) for op, seconds in ops.items()), key=lambda item: -item[1])
-    return {"preset": preset, "backend": backend, "mode": gan.mode, "threads": threads(backend),
+    return {"preset": preset, "backend": backend, "mode": gan.mode, "precision": precision, "threads": threads(backend),
             "profiled_steps": steps, "median_step_s": statistics.median(step_times),
             "op_self_s_per_step": dict(per_step), "machine": machine()}
 
@@ -76,15 +78,16 @@ def main():
     parser.add_argument("--preset", default="dcgan_tf_tutorial")
     parser.add_argument("--backend", choices=("torch", "tf"), default="tf")
     parser.add_argument("--mode", default="default")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--data-dir")
     parser.add_argument("--out", type=Path, default=Path("profile_step.json"))
     args = parser.parse_args()
-    result = profile(args.preset, args.backend, args.mode, args.steps, args.warmup, args.data_dir)
+    result = profile(args.preset, args.backend, args.mode, args.steps, args.warmup, args.data_dir, args.precision)
     args.out.write_text(json.dumps(result, indent=1))
-    print(f"{args.preset}, {args.backend} {result['mode']}, {result['threads']} threads: "
+    print(f"{args.preset}, {args.backend} {result['mode']} {args.precision}, {result['threads']} threads: "
           f"median step {result['median_step_s']:.3f} s under the profiler ({args.steps} steps)")
     total = sum(result["op_self_s_per_step"].values())
     print(f"{'op':40} {'ms/step':>8} {'share':>6}")

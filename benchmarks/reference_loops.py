@@ -15,6 +15,10 @@ framework's 2048x2048 float32 matmul rate: a yardstick for any step of the same 
 hard limit: a large convolution can run a little faster than that matmul). Prints a table and
 writes JSON.
 
+--precision bf16 runs each loop in bf16 the way its framework's users do (PyTorch: the step under
+torch.autocast; Keras: the models built under the mixed_bfloat16 policy), ganbench's step with
+--precision bf16, and takes the matmul rate in bf16.
+
     python benchmarks/reference_loops.py --out benchmarks/results/reference_loops.json
 """
 
@@ -32,7 +36,9 @@ from ganbench.bench.measure import bench_config, machine, matmul_gflops, prepare
 PRESETS = {"torch": "dcgan_pytorch_example", "tf": "dcgan_tf_tutorial"}
 
 
-def torch_loop(batch: int):
+def torch_loop(batch: int, precision: str = "fp32"):
+    import contextlib
+
     import torch
     from torch import nn
 
@@ -57,14 +63,22 @@ def torch_loop(batch: int):
     real = torch.rand(batch, 1, 64, 64) * 2 - 1
     ones, zeros = torch.ones(batch), torch.zeros(batch)
 
+    def amp():  # forwards and losses under autocast, backwards and Adam outside, as torch's AMP recipe
+        return torch.autocast("cpu", torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
     def step():
         d.zero_grad()
-        bce(d(real).view(-1), ones).backward()
-        fake = g(torch.randn(batch, 100, 1, 1))
-        bce(d(fake.detach()).view(-1), zeros).backward()
+        with amp():
+            loss = bce(d(real).view(-1), ones)
+        loss.backward()
+        with amp():
+            fake = g(torch.randn(batch, 100, 1, 1))
+            loss = bce(d(fake.detach()).view(-1), zeros)
+        loss.backward()
         opt_d.step()
         g.zero_grad()
-        loss = bce(d(fake).view(-1), ones)
+        with amp():
+            loss = bce(d(fake).view(-1), ones)
         loss.backward()
         opt_g.step()
         return loss.item()
@@ -72,10 +86,13 @@ def torch_loop(batch: int):
     return step
 
 
-def tf_loop(batch: int):
+def tf_loop(batch: int, precision: str = "fp32"):
     import ganbench.backends.tf  # noqa: F401  (imports TensorFlow in the order that avoids a crash)
     import keras
     import tensorflow as tf
+
+    # Keras' mixed precision: layers built under the policy keep it (ganbench's own ops ignore it)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bf16" else "float32")
 
     layers = keras.layers
     g = keras.Sequential([
@@ -90,8 +107,9 @@ def tf_loop(batch: int):
     d = keras.Sequential([
         keras.Input((28, 28, 1)), layers.Conv2D(64, 5, strides=2, padding="same"), layers.LeakyReLU(),
         layers.Dropout(0.3), layers.Conv2D(128, 5, strides=2, padding="same"), layers.LeakyReLU(), layers.Dropout(0.3),
-        layers.Flatten(), layers.Dense(1),
+        layers.Flatten(), layers.Dense(1, dtype="float32"),  # the logits in float32, as Keras' guide advises
     ])
+    keras.mixed_precision.set_global_policy("float32")
     bce = keras.losses.BinaryCrossentropy(from_logits=True)
     opt_g, opt_d = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
     real = tf.random.uniform((batch, 28, 28, 1), -1, 1)
@@ -118,12 +136,12 @@ def ganbench_steps(config, data_dir, count: int):
     return gan.mode, lambda step: gan.train_step(inputs[step])
 
 
-def measure(backend: str, steps: int, warmup: int, data_dir=None) -> dict:
+def measure(backend: str, steps: int, warmup: int, data_dir=None, precision: str = "fp32") -> dict:
     """The plain loop and ganbench's step (the bench's default mode) in one process, their steps
     alternating (which goes first alternates too), so that both see the same machine: on a shared
     VM the speed drifts by 10-30% within minutes, more than the difference measured."""
-    config = bench_config(PRESETS[backend], backend, "default")
-    plain = (torch_loop if backend == "torch" else tf_loop)(config.batch_size)
+    config = bench_config(PRESETS[backend], backend, "default", precision=precision)
+    plain = (torch_loop if backend == "torch" else tf_loop)(config.batch_size, precision)
     mode, ours = ganbench_steps(config, data_dir, warmup + steps)
     times = {"plain": [], "ganbench": []}
     for step in range(warmup + steps):
@@ -133,8 +151,9 @@ def measure(backend: str, steps: int, warmup: int, data_dir=None) -> dict:
     plain_s, ours_s = (times[name][warmup:] for name in ("plain", "ganbench"))
     plain_median, ours_median = statistics.median(plain_s), statistics.median(ours_s)
     gflop = train_step_flops(build_spec(config.model, 1), config) / 1e9
-    matmul = matmul_gflops(backend)
-    return {"backend": backend, "example": PRESETS[backend], "batch_size": config.batch_size, "ganbench_mode": mode,
+    matmul = matmul_gflops(backend, precision)
+    return {"backend": backend, "example": PRESETS[backend], "precision": precision,
+            "batch_size": config.batch_size, "ganbench_mode": mode,
             "steps": steps, "median_step_s": plain_median, "img_per_s": config.batch_size / plain_median,
             "achieved_gflops": gflop / plain_median, "matmul_gflops": matmul,
             "fraction_of_matmul_rate": gflop / plain_median / matmul,
@@ -148,21 +167,24 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--data-dir", default=None, help="the datasets' folder (default: $GANBENCH_DATA)")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                        help="bf16: torch.autocast / Keras' mixed_bfloat16 policy, and ganbench's --precision bf16")
     parser.add_argument("--out", type=Path, default=Path("reference_loops.json"))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one backend in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.warmup, args.data_dir)))
+        print(json.dumps(measure(args.one, args.steps, args.warmup, args.data_dir, args.precision)))
         return
     rows = []
     for backend in PRESETS:
-        cmd = [sys.executable, __file__, "--one", backend, "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        cmd = [sys.executable, __file__, "--one", backend, "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--precision", args.precision]
         cmd += ["--data-dir", args.data_dir] if args.data_dir else []
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1]))
-    print(f"{'loop':38} {'batch':>5} {'step (s)':>9} {'of matmul':>10} {'ganbench (s)':>13} {'of matmul':>10} "
+    print(f"{'loop':44} {'batch':>5} {'step (s)':>9} {'of matmul':>10} {'ganbench (s)':>13} {'of matmul':>10} "
           f"{'speed-up':>9} {'at matmul rate':>15}")
     for r in rows:
-        print(f"{r['backend'] + ' plain loop, ' + r['example']:38} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
+        print(f"{r['backend'] + ' ' + args.precision + ' plain loop, ' + r['example']:44} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
               f"{r['fraction_of_matmul_rate']:10.0%} {r['ganbench_median_step_s']:13.3f} "
               f"{r['ganbench_fraction_of_matmul_rate']:10.0%} {r['ganbench_speedup']:8.2f}x {r['speedup_at_matmul_rate']:14.2f}x")
     args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")

@@ -4,7 +4,6 @@ changed or removed)."""
 
 import gzip
 import json
-import os
 
 import numpy as np
 import pytest

@@ -1,0 +1,76 @@
+"""What ganbench's bf16 rule costs against torch.autocast's (PyTorch, a prototype by patching).
+
+ganbench widens each low-precision result to float32 where it is made (src/ganbench/precision.py);
+torch.autocast lets it flow on in bf16 into BatchNorm, the activations and the next layer. This
+script times three steps of one preset in one process, their steps alternating: fp32, bf16 as
+ganbench runs it, and bf16 with the widening patched out (`LowPrecision.compute` returning the
+low-precision result). The prototype leaves the nets' outputs in bf16, so its losses are bf16
+too: it measures speed only and is not a training mode. Prints a table and writes JSON.
+
+    GANBENCH_DATA=../shared/data python benchmarks/bf16_flow.py --preset dcgan_pytorch_example
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from ganbench.backends.torch import nets
+from ganbench.bench.measure import bench_config, machine, prepared_steps, timed
+
+WIDENED_COMPUTE = nets.LowPrecision.compute
+
+
+def flowing_compute(layer, op, x, weight, bias):
+    """LowPrecision.compute without the widening: the result stays in the compute dtype."""
+    if layer.compute_dtype is None:
+        return op(x, weight, bias)
+    low = layer.compute_dtype
+    return op(x.to(low), weight.to(low), None if bias is None else bias.to(low))
+
+
+VARIANTS = {"fp32": ("fp32", WIDENED_COMPUTE), "bf16": ("bf16", WIDENED_COMPUTE),
+            "bf16, outputs flowing": ("bf16", flowing_compute)}
+
+
+def measure(preset: str, steps: int, warmup: int, data_dir=None) -> dict:
+    runs = {}
+    for name, (precision, compute) in VARIANTS.items():
+        runs[name] = (prepared_steps(bench_config(preset, "torch", "default", precision=precision), data_dir,
+                                     warmup + steps), compute)
+    times = {name: [] for name in VARIANTS}
+    for step in range(warmup + steps):
+        for name in sorted(VARIANTS, reverse=step % 2 == 1):  # which goes first alternates
+            (gan, inputs), compute = runs[name]
+            nets.LowPrecision.compute = compute
+            try:
+                times[name].append(timed(lambda: gan.train_step(inputs[step])))
+            finally:
+                nets.LowPrecision.compute = WIDENED_COMPUTE
+    timed_steps = {name: values[warmup:] for name, values in times.items()}
+    fp32 = timed_steps["fp32"]
+    return {"preset": preset, "steps": steps, "warmup": warmup, "machine": machine(),
+            "variants": {name: {"median_step_s": statistics.median(values),
+                                "speedup_over_fp32": statistics.median(a / b for a, b in zip(fp32, values))}
+                         for name, values in timed_steps.items()}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="dcgan_pytorch_example")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--data-dir", default=None, help="the datasets' folder (default: $GANBENCH_DATA)")
+    parser.add_argument("--out", type=Path, default=Path("bf16_flow.json"))
+    args = parser.parse_args()
+    result = measure(args.preset, args.steps, args.warmup, args.data_dir)
+    print(f"{args.preset}, PyTorch eager, {args.steps} alternating steps ({result['machine']['cpu']})")
+    print(f"{'variant':24} {'step (s)':>9} {'speed-up over fp32':>19}")
+    for name, row in result["variants"].items():
+        print(f"{name:24} {row['median_step_s']:9.3f} {row['speedup_over_fp32']:18.2f}x")
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
