@@ -16,7 +16,6 @@ import statistics
 import tempfile
 from pathlib import Path
 
-
 from ganbench.bench.measure import bench_config, machine, prepared_steps, threads, timed
 from ganbench.precision import PRECISIONS
 

@@ -15,9 +15,9 @@ framework's 2048x2048 float32 matmul rate: a yardstick for any step of the same 
 hard limit: a large convolution can run a little faster than that matmul). Prints a table and
 writes JSON.
 
---precision bf16 runs each loop in bf16 the way its framework's users do (PyTorch: the step under
-torch.autocast; Keras: the models built under the mixed_bfloat16 policy), ganbench's step with
---precision bf16, and takes the matmul rate in bf16.
+--precision bf16 runs each loop in bf16 the way its framework's users do (PyTorch: forwards and
+losses under torch.autocast; Keras: the models built under the mixed_bfloat16 policy, float32
+logits), ganbench's step with --precision bf16, and takes the matmul rate in bf16.
 
     python benchmarks/reference_loops.py --out benchmarks/results/reference_loops.json
 """
@@ -184,7 +184,8 @@ def main():
     print(f"{'loop':44} {'batch':>5} {'step (s)':>9} {'of matmul':>10} {'ganbench (s)':>13} {'of matmul':>10} "
           f"{'speed-up':>9} {'at matmul rate':>15}")
     for r in rows:
-        print(f"{r['backend'] + ' ' + args.precision + ' plain loop, ' + r['example']:44} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
+        loop = f"{r['backend']} {args.precision} plain loop, {r['example']}"
+        print(f"{loop:44} {r['batch_size']:5d} {r['median_step_s']:9.3f} "
               f"{r['fraction_of_matmul_rate']:10.0%} {r['ganbench_median_step_s']:13.3f} "
               f"{r['ganbench_fraction_of_matmul_rate']:10.0%} {r['ganbench_speedup']:8.2f}x {r['speedup_at_matmul_rate']:14.2f}x")
     args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
