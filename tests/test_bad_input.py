@@ -120,8 +120,9 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input_is_refused_with_one_line_and_nothing_changed(ws, capsys, data_dir, name, monkeypatch):
     monkeypatch.setenv("GANBENCH_DATA", str(data_dir))
-    if "classifier file" in name:
-        monkeypatch.setenv("GANBENCH_CACHE", str(ws / "cache"))
+    # never the user's cache: the workspace's corrupt classifier, or a cache that does not exist
+    # (and must not be made), so the bad-image cases meet no classifier and are named first
+    monkeypatch.setenv("GANBENCH_CACHE", str(ws / ("cache" if "classifier file" in name else "no_cache")))
     argv, fragment = CASES[name]
     before = tree(ws)
     try:
