@@ -8,8 +8,10 @@ trains on. Forward: the median of the layer's call; backward: the median of the 
 gradients alone (PyTorch: of a kept graph; TensorFlow: a function that returns only the
 gradients, from which grappler prunes the forward, as no convolution's gradient reads its
 output). Rates count 2 FLOPs per multiply-add (backward: twice the forward's FLOPs) and are
-divided by the same framework's float32 matmul rate (bench.measure.matmul_gflops), measured in
-the same process. Prints a table and writes JSON.
+divided by the same framework's matmul rate (bench.measure.matmul_gflops) in the same precision,
+measured in the same process. --precision bf16 (or fp16) runs each layer as a step in that
+precision does: input, weight and bias cast to it, the result widened back to float32, the casts
+included in the times. Prints a table and writes JSON.
 
     python benchmarks/conv_layers.py --preset dcgan_tf_tutorial --backend tf --out conv_layers.json
 """
@@ -21,9 +23,10 @@ from pathlib import Path
 
 from ganbench.archs.flops import convolutions
 from ganbench.bench.measure import bench_config, machine, matmul_gflops, median_seconds
+from ganbench.precision import PRECISIONS, compute_dtype
 
 
-def torch_passes(layer, shape: tuple, batch: int):
+def torch_passes(layer, shape: tuple, batch: int, low=None):
     """(forward, backward) of the layer as ganbench's PyTorch backend runs it."""
     import torch
 
@@ -34,6 +37,7 @@ def torch_passes(layer, shape: tuple, batch: int):
     memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     module = make_layer(layer).to(device, memory_format=memory_format)
+    module.compute_dtype = None if low is None else getattr(torch, low)
     x = torch.randn(batch, *shape, device=device).to(memory_format=memory_format).requires_grad_()
     y = module(x)
     upstream = torch.randn_like(y)
@@ -50,7 +54,7 @@ def torch_passes(layer, shape: tuple, batch: int):
     return forward, backward
 
 
-def tf_passes(layer, shape: tuple, batch: int):
+def tf_passes(layer, shape: tuple, batch: int, low=None):
     """(forward, backward) of the layer as ganbench's TensorFlow backend runs it (graph)."""
     import tensorflow as tf
 
@@ -58,6 +62,7 @@ def tf_passes(layer, shape: tuple, batch: int):
     from ganbench.backends.tf.nets import Conv, ConvT
 
     module = (Conv if isinstance(layer, S.Conv) else ConvT)(layer, tf.float32)
+    module.compute_dtype = None if low is None else tf.as_dtype(low)
     for var in module.vars.values():
         var.assign(tf.random.normal(var.shape) * 0.05)
     c, h, w = shape
@@ -78,19 +83,19 @@ def tf_passes(layer, shape: tuple, batch: int):
     return lambda: forward().numpy(), lambda: [t.numpy() for t in backward()]
 
 
-def measure(preset: str, backend: str, repeats: int, data_dir=None) -> dict:
+def measure(preset: str, backend: str, repeats: int, data_dir=None, precision: str = "fp32") -> dict:
     if backend == "tf":
         import ganbench.backends.tf  # noqa: F401  (TensorFlow before the data code's imports: else a crash)
     from ganbench.training import loop
 
     config, spec, _ = loop.prepare_data(bench_config(preset, backend, "default"), data_dir)  # the bench's spec
     passes = torch_passes if backend == "torch" else tf_passes
-    matmul = matmul_gflops(backend)
+    matmul, low = matmul_gflops(backend, precision), compute_dtype(precision)
     rows = []
     for net in (spec.generator, spec.discriminator):
         for layer, shape in convolutions(net):
             layer = dataclasses.replace(layer, sn=False)
-            forward, backward = passes(layer, shape, config.batch_size)
+            forward, backward = passes(layer, shape, config.batch_size, low)
             fwd, bwd = median_seconds(forward, repeats, warmup=1), median_seconds(backward, repeats, warmup=1)
             out_hw = layer.out_size(shape[1])
             pixels = shape[1] * shape[2] if type(layer).__name__ == "ConvT" else out_hw * layer.out_size(shape[2])
@@ -102,7 +107,8 @@ def measure(preset: str, backend: str, repeats: int, data_dir=None) -> dict:
                          "backward_ms": bwd * 1e3, "backward_of_matmul": 2 * gflop / bwd / matmul})
     total_gflop = sum(3 * r["gflop"] for r in rows)
     total_s = sum(r["forward_ms"] + r["backward_ms"] for r in rows) / 1e3
-    return {"preset": preset, "backend": backend, "batch_size": config.batch_size, "matmul_gflops": matmul,
+    return {"preset": preset, "backend": backend, "precision": precision, "batch_size": config.batch_size,
+            "matmul_gflops": matmul,
             "all_layers_once_of_matmul": total_gflop / total_s / matmul, "rows": rows, "machine": machine()}
 
 
@@ -110,12 +116,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="dcgan_tf_tutorial")
     parser.add_argument("--backend", choices=["torch", "tf"], default="tf")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--data-dir", default=None, help="the datasets' folder (default: $GANBENCH_DATA)")
     parser.add_argument("--out", type=Path, default=Path("conv_layers.json"))
     args = parser.parse_args()
-    result = measure(args.preset, args.backend, args.repeats, args.data_dir)
-    print(f"{args.preset}, {args.backend}, batch {result['batch_size']}, matmul {result['matmul_gflops']:.0f} GFLOP/s")
+    result = measure(args.preset, args.backend, args.repeats, args.data_dir, args.precision)
+    print(f"{args.preset}, {args.backend} {args.precision}, batch {result['batch_size']}, matmul {result['matmul_gflops']:.0f} GFLOP/s")
     print(f"{'layer':14} {'kind':5} {'channels':>10} {'in->out':>8} {'k/s':>4} {'GFLOP':>6} "
           f"{'fwd ms':>7} {'of mm':>6} {'bwd ms':>7} {'of mm':>6}")
     for r in result["rows"]:
