@@ -30,14 +30,14 @@ def torch_passes(layer, shape: tuple, batch: int, low=None):
     """(forward, backward) of the layer as ganbench's PyTorch backend runs it."""
     import torch
 
-    from ganbench.backends.torch.nets import make_layer
+    from ganbench.backends.torch.nets import make_layer, set_compute_dtype
     from ganbench.backends.torch.step import default_device
 
     device = default_device()  # and the backend's memory format there: channels_last on a CPU
     memory_format = torch.channels_last if device == "cpu" else torch.contiguous_format
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     module = make_layer(layer).to(device, memory_format=memory_format)
-    module.compute_dtype = None if low is None else getattr(torch, low)
+    set_compute_dtype(module, None if low is None else getattr(torch, low))
     x = torch.randn(batch, *shape, device=device).to(memory_format=memory_format).requires_grad_()
     y = module(x)
     upstream = torch.randn_like(y)
@@ -122,7 +122,8 @@ def main():
     parser.add_argument("--out", type=Path, default=Path("conv_layers.json"))
     args = parser.parse_args()
     result = measure(args.preset, args.backend, args.repeats, args.data_dir, args.precision)
-    print(f"{args.preset}, {args.backend} {args.precision}, batch {result['batch_size']}, matmul {result['matmul_gflops']:.0f} GFLOP/s")
+    print(f"{args.preset}, {args.backend} {args.precision}, batch {result['batch_size']}, "
+          f"matmul {result['matmul_gflops']:.0f} GFLOP/s")
     print(f"{'layer':14} {'kind':5} {'channels':>10} {'in->out':>8} {'k/s':>4} {'GFLOP':>6} "
           f"{'fwd ms':>7} {'of mm':>6} {'bwd ms':>7} {'of mm':>6}")
     for r in result["rows"]:

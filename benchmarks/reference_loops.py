@@ -23,6 +23,7 @@ logits), ganbench's step with --precision bf16, and takes the matmul rate in bf1
 """
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -37,8 +38,6 @@ PRESETS = {"torch": "dcgan_pytorch_example", "tf": "dcgan_tf_tutorial"}
 
 
 def torch_loop(batch: int, precision: str = "fp32"):
-    import contextlib
-
     import torch
     from torch import nn
 
