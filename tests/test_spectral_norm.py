@@ -174,3 +174,33 @@ def test_tf_weight_gradient_matches_torch():
     np.testing.assert_allclose(fnet.to_canonical("conv.weight", grads["conv.weight"].numpy()), grads_torch["conv"],
                                rtol=1e-9, atol=1e-13)
     np.testing.assert_allclose(grads["fc.weight"].numpy(), grads_torch["fc"], rtol=1e-9, atol=1e-13)
+
+
+def test_cudagraphs_calls_leave_the_vectors_in_tensors_of_their_own():
+    """cudagraphs mode: a training forward rebinds u and v to its outputs, which a CUDA graph's
+    next replay may overwrite; owning_sn_vectors copies them after each call, values unchanged.
+    (The mode itself needs a GPU; the forward stands in for its compiled call here.)"""
+    import torch
+
+    from ganbench.backends.torch.nets import SpectralNorm
+    from ganbench.backends.torch.step import owning_sn_vectors
+
+    net, reference = torch_net(arrays()), torch_net(arrays())
+    produced = {}
+
+    def compiled(x):  # records the tensors the forward rebinds u and v to
+        out = net(x)
+        produced.update({id(m): (m.sn_u, m.sn_v) for m in net.modules() if isinstance(m, SpectralNorm)})
+        return out
+
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, 8, 8)))
+    for _ in range(2):
+        out = owning_sn_vectors(net, compiled)(x)
+        np.testing.assert_array_equal(out.detach().numpy(), reference(x).detach().numpy())
+    layers = [(m, r) for m, r in zip(net.modules(), reference.modules()) if isinstance(m, SpectralNorm)]
+    assert len(layers) == 2
+    for m, r in layers:
+        u, v = produced[id(m)]
+        assert m.sn_u.data_ptr() != u.data_ptr() and m.sn_v.data_ptr() != v.data_ptr()
+        np.testing.assert_array_equal(m.sn_u.numpy(), r.sn_u.numpy())
+        np.testing.assert_array_equal(m.sn_v.numpy(), r.sn_v.numpy())

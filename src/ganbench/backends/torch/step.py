@@ -9,8 +9,8 @@ import torch
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.torch import losses
-from ganbench.backends.torch.nets import (PREFIX, BatchNorm, build_network, canonical_names, export_canonical,
-                                          load_canonical, set_compute_dtype)
+from ganbench.backends.torch.nets import (PREFIX, BatchNorm, SpectralNorm, build_network, canonical_names,
+                                          export_canonical, load_canonical, set_compute_dtype)
 from ganbench.distributed import SINGLE, SingleProcess, World
 from ganbench.errors import GanbenchError
 from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
@@ -35,6 +35,20 @@ MODES = {
 # batch sizes (D, fresh G batch) and inductor failed on the symbolic sizes of max pooling with
 # dynamic=None (torch 2.14)
 COMPILE_OPTIONS = {"compiled": {"dynamic": False}, "cudagraphs": {"dynamic": False, "mode": "reduce-overhead"}}
+
+
+def owning_sn_vectors(net: torch.nn.Module, compiled):
+    """cudagraphs mode: `compiled` (net's compiled forward), after whose calls net's spectral-norm
+    vectors are copies of their own. A training forward rebinds them to new tensors (nets.SpectralNorm),
+    which here are its CUDA graph's output buffers, and a later replay may overwrite those."""
+    layers = [m for m in net.modules() if isinstance(m, SpectralNorm)]
+
+    def call(*args):
+        out = compiled(*args)
+        for m in layers:
+            m.sn_u, m.sn_v = m.sn_u.clone(), m.sn_v.clone()
+        return out
+    return call
 
 
 # Process-wide, set once when the backend is imported: float32 means float32 on a GPU too
@@ -108,6 +122,9 @@ class GAN(DCallKeying):
         self.train_G, self.train_D = self.G, self.D
         if self.mode in COMPILE_OPTIONS:
             self.train_G, self.train_D = (torch.compile(net, **COMPILE_OPTIONS[self.mode]) for net in (self.G, self.D))
+            if self.mode == "cudagraphs":
+                self.train_G, self.train_D = (owning_sn_vectors(net, compiled)
+                                              for net, compiled in zip((self.G, self.D), (self.train_G, self.train_D)))
             if hp.update == "simultaneous":
                 # two backward passes share D's graph on the fakes (retain_graph), which compiled
                 # backward functions refuse while they donate (reuse) their saved buffers
@@ -265,7 +282,7 @@ class GAN(DCallKeying):
         reuse, last = t.z_g is None, t.n_dis - 1
         for d in range(t.n_dis):
             with torch.set_grad_enabled(reuse and d == last):
-                fake = self._g_forward(self.train_G, t.z[d], t.fake_labels[d])
+                fake = self._outliving(self._g_forward(self.train_G, t.z[d], t.fake_labels[d]))
             d_out = self._d_update(t.reals[d], fake, t.alphas[d], t.labels[d], t.fake_labels[d])
         g_labels = t.fake_labels[last] if reuse else t.g_labels
         if not reuse:
@@ -278,6 +295,11 @@ class GAN(DCallKeying):
         graphs' outputs from the one before (the step's own outputs stay valid until the next mark)."""
         if self.mode == "cudagraphs":
             torch.compiler.cudagraph_mark_step_begin()
+
+    def _outliving(self, x: torch.Tensor) -> torch.Tensor:
+        """x, to be used after later graph replays: in cudagraphs mode a copy, since a replay may
+        overwrite the buffers of the outputs before it."""
+        return x.clone() if self.mode == "cudagraphs" else x
 
     def _scale_log(self) -> dict:
         """fp16: the loss scales and the updates skipped so far (D and G), to log."""
@@ -346,18 +368,16 @@ class GAN(DCallKeying):
         t = self._step_tensors(inputs)
         reuse, last = t.z_g is None, t.n_dis - 1
         sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        # each part is a CUDA-graph iteration of its own in cudagraphs mode: the fakes that outlive
-        # their part are copies, not the graph's output buffers
-        kept = (lambda x: x.clone()) if self.mode == "cudagraphs" else (lambda x: x)
+        # each part is a CUDA-graph iteration of its own in cudagraphs mode
         fakes = [None] * t.n_dis
         if reuse:  # made by the G update in training; drawn here once, so the D updates can run alone
-            fakes[last] = kept(self._g_forward(self.train_G, t.z[last], t.fake_labels[last]).detach())
+            fakes[last] = self._outliving(self._g_forward(self.train_G, t.z[last], t.fake_labels[last]).detach())
 
         @torch.no_grad()
         def d_fakes():
             self._mark_cuda_graph_step()
             for d in range(last if reuse else t.n_dis):
-                fakes[d] = kept(self._g_forward(self.train_G, t.z[d], t.fake_labels[d]))
+                fakes[d] = self._outliving(self._g_forward(self.train_G, t.z[d], t.fake_labels[d]))
             sync()
 
         def d_updates():
