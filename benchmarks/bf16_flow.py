@@ -1,11 +1,10 @@
-"""What ganbench's bf16 rule costs against torch.autocast's (PyTorch, a prototype by patching).
+"""What ganbench's bf16 rule gains over widening each result (PyTorch, the earlier rule by patching).
 
-ganbench widens each low-precision result to float32 where it is made (src/ganbench/precision.py);
-torch.autocast lets it flow on in bf16 into BatchNorm, the activations and the next layer. This
-script times three steps of one preset in one process, their steps alternating: fp32, bf16 as
-ganbench runs it, and bf16 with the widening patched out (`LowPrecision.compute` returning the
-low-precision result). The prototype leaves the nets' outputs in bf16, so its losses are bf16
-too: it measures speed only and is not a training mode. Prints a table and writes JSON.
+ganbench lets each low-precision result flow on into BatchNorm, the activations and the next layer,
+as torch.autocast does (src/ganbench/precision.py). Its earlier rule widened each result to
+float32 where it was made. This script times three steps of one preset in one process, their steps
+alternating: fp32, bf16 as ganbench runs it, and bf16 with the widening patched back in
+(`LowPrecision.compute` returning its result in the input's dtype). Prints a table and writes JSON.
 
     GANBENCH_DATA=../shared/data python benchmarks/bf16_flow.py --preset dcgan_pytorch_example
 """
@@ -18,19 +17,16 @@ from pathlib import Path
 from ganbench.backends.torch import nets
 from ganbench.bench.measure import bench_config, machine, prepared_steps, timed
 
-WIDENED_COMPUTE = nets.LowPrecision.compute
+FLOWING_COMPUTE = nets.LowPrecision.compute
 
 
-def flowing_compute(layer, op, x, weight, bias):
-    """LowPrecision.compute without the widening: the result stays in the compute dtype."""
-    if layer.compute_dtype is None:
-        return op(x, weight, bias)
-    low = layer.compute_dtype
-    return op(x.to(low), weight.to(low), None if bias is None else bias.to(low))
+def widening_compute(layer, op, x, weight, bias):
+    """The earlier rule: LowPrecision.compute's result back in the input's dtype at once."""
+    return FLOWING_COMPUTE(layer, op, x, weight, bias).to(x.dtype)
 
 
-VARIANTS = {"fp32": ("fp32", WIDENED_COMPUTE), "bf16": ("bf16", WIDENED_COMPUTE),
-            "bf16, outputs flowing": ("bf16", flowing_compute)}
+VARIANTS = {"fp32": ("fp32", FLOWING_COMPUTE), "bf16": ("bf16", FLOWING_COMPUTE),
+            "bf16, each result widened": ("bf16", widening_compute)}
 
 
 def measure(preset: str, steps: int, warmup: int, data_dir=None) -> dict:
@@ -46,7 +42,7 @@ def measure(preset: str, steps: int, warmup: int, data_dir=None) -> dict:
             try:
                 times[name].append(timed(lambda: gan.train_step(inputs[step])))
             finally:
-                nets.LowPrecision.compute = WIDENED_COMPUTE
+                nets.LowPrecision.compute = FLOWING_COMPUTE
     timed_steps = {name: values[warmup:] for name, values in times.items()}
     fp32 = timed_steps["fp32"]
     return {"preset": preset, "steps": steps, "warmup": warmup, "machine": machine(),

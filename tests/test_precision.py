@@ -18,8 +18,12 @@ from ganbench.training.inputs import draw_step_inputs
 
 BACKENDS = ("torch", "tf")
 # max |difference| over the output, relative to max |output| in float32: bf16 keeps 8 bits of
-# mantissa (relative rounding 2^-9 per element), fp16 11 bits; a few layers compound it
-LOW_VS_FP32 = {"bf16": 0.05, "fp16": 0.01}
+# mantissa (relative rounding 2^-9 per element), fp16 11 bits. Results stay in the low precision
+# from layer to layer up to the network's output, so the rounding compounds over a dozen layers
+# (BatchNorm, activations and sums included): the worst element of BigGAN's images was 6.3% off
+# in bf16, the root mean square 1.8% (fp16: 0.7% and 0.3%)
+LOW_VS_FP32 = {"bf16": 0.1, "fp16": 0.01}
+LOW_VS_FP32_RMS = {"bf16": 0.025, "fp16": 0.005}  # root mean square |difference| over that of the output
 # the two backends round the same products in a different order and accumulate differently
 LOW_ACROSS_BACKENDS = {"bf16": 0.05, "fp16": 0.01}
 MODELS = {"dcgan": {}, "biggan": dict(width=0.0625), "wgan_gp_resnet": dict(width=0.0625, loss="wgan-gp")}
@@ -44,6 +48,10 @@ def relative(a, b) -> float:
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
+def relative_rms(a, b) -> float:
+    return float(np.sqrt(np.mean((a - b) ** 2) / np.mean(b**2)))
+
+
 @pytest.mark.parametrize("model", list(MODELS))
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_low_precision_forward_is_close_to_fp32_and_across_backends(model, precision):
@@ -52,6 +60,8 @@ def test_low_precision_forward_is_close_to_fp32_and_across_backends(model, preci
         for part in (0, 1):  # G's images, D's logits
             error = relative(low[backend][part], full[backend][part])
             assert 1e-5 < error < LOW_VS_FP32[precision], (backend, part, error)  # it did compute in low precision
+            rms = relative_rms(low[backend][part], full[backend][part])
+            assert rms < LOW_VS_FP32_RMS[precision], (backend, part, rms)
     for part in (0, 1):
         assert relative(low["tf"][part], low["torch"][part]) < LOW_ACROSS_BACKENDS[precision]
 

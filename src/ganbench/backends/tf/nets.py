@@ -99,7 +99,7 @@ def padding(layer, size: int):
 
 class LowPrecision(Layer):
     """The layers that compute in the run's precision (ganbench.precision): input, weight and bias
-    cast to `compute_dtype`, the result back to the input's dtype. None: as they are."""
+    cast to `compute_dtype`, the result left in it. None: as they are."""
 
     compute_dtype = None
 
@@ -108,7 +108,13 @@ class LowPrecision(Layer):
         if low is None:
             return self.add_bias(op(x, w))
         y = op(tf.cast(x, low), tf.cast(w, low))
-        return tf.cast(tf.nn.bias_add(y, tf.cast(self.b, low)) if self.b is not None else y, x.dtype)
+        return tf.nn.bias_add(y, tf.cast(self.b, low)) if self.b is not None else y
+
+
+def widened(x, dtype):
+    """x in `dtype` (a weight's or a network input's): where the precision rule leaves
+    low-precision results (ganbench.precision)."""
+    return tf.cast(x, dtype)
 
 
 class Dense(LowPrecision):
@@ -158,6 +164,28 @@ class BatchNorm(Layer):
         self.momentum = layer.momentum  # changed only while standing statistics accumulate
 
     def __call__(self, x, training):
+        """A low-precision x is normalised with float32 statistics and arithmetic, the result
+        returned in x's dtype, as the torch backend's mixed-dtype kernel does."""
+        if training and x.dtype != self.mean.dtype and getattr(BatchNorm.sync, "replicas", 1) == 1:
+            return self._fused(x)
+        return tf.cast(self._normalised(widened(x, self.mean.dtype), training), x.dtype)
+
+    def _fused(self, x):
+        """Training on a low-precision x in TensorFlow's fused kernel, which reads x as it is and
+        accumulates in float32 (casting x to float32 and back cost more); it returns the unbiased
+        batch variance. (N, F) runs as (N, 1, 1, F)."""
+        features = x.shape[-1]
+        gamma = tf.ones([features]) if self.gamma is None else self.gamma
+        beta = tf.zeros([features]) if self.beta is None else self.beta
+        y, mean, unbiased_var = tf.compat.v1.nn.fused_batch_norm(
+            tf.reshape(x, [-1, 1, 1, features]) if x.shape.rank == 2 else x, gamma, beta,
+            epsilon=self.spec.eps, is_training=True)
+        m = self.momentum
+        self.mean.assign(m * mean + (1.0 - m) * self.mean)
+        self.var.assign(m * unbiased_var + (1.0 - m) * self.var)
+        return tf.reshape(y, tf.shape(x)) if x.shape.rank == 2 else y
+
+    def _normalised(self, x, training):
         eps, m = self.spec.eps, self.momentum
         if not training:
             return tf.nn.batch_normalization(x, self.mean, self.var, self.beta, self.gamma, eps)
@@ -193,7 +221,8 @@ class ProjectionCall:
         self.embedding = embedding
 
     def __call__(self, h, training, context):
-        return tf.reduce_sum(self.embedding.lookup(context["labels"], training) * h, axis=1, keepdims=True)
+        rows = self.embedding.lookup(context["labels"], training)
+        return tf.reduce_sum(rows * widened(h, rows.dtype), axis=1, keepdims=True)
 
 
 class CondBatchNormCall:
@@ -205,9 +234,11 @@ class CondBatchNormCall:
         self.bn, self.gain, self.bias, self.cond = bn, gain, bias, cond
 
     def __call__(self, x, training, context):
-        c = context[self.cond]
-        gain, bias = self.gain(c, training)[:, None, None, :], self.bias(c, training)[:, None, None, :]
-        return self.bn(x, training) * (1.0 + gain) + bias
+        c, normed = context[self.cond], self.bn(x, training)
+        # gain and bias in normed's dtype: float32 where x is (after self-attention), as PyTorch's
+        # type promotion gives
+        gain, bias = (widened(f(c, training), normed.dtype)[:, None, None, :] for f in (self.gain, self.bias))
+        return normed * (1.0 + gain) + bias
 
 
 class SelfAttentionCall:
@@ -218,14 +249,15 @@ class SelfAttentionCall:
         self.gamma = gamma_layer.vars[f"{gamma_layer.spec.name}.gamma"]
 
     def __call__(self, x, training):
+        """The products, the softmax and the sum with x in gamma's dtype (float32 under bf16/fp16)."""
         n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
-        positions = lambda t: tf.reshape(t, [n, -1, t.shape[-1]])  # noqa: E731  [B, positions, C']
+        positions = lambda t: tf.reshape(widened(t, self.gamma.dtype), [n, -1, t.shape[-1]])  # noqa: E731
         theta = positions(self.theta(x, training))                                  # [B, HW, C/8]
         phi = positions(max_pool(self.phi(x, training)))                            # [B, HW/4, C/8]
         attention = tf.nn.softmax(tf.matmul(theta, phi, transpose_b=True), axis=-1)  # [B, HW, HW/4]
         g = positions(max_pool(self.g(x, training)))                                # [B, HW/4, C/2]
         out = tf.reshape(tf.matmul(attention, g), [n, h, w, g.shape[-1]])
-        return x + self.gamma * self.o(out, training)
+        return widened(x, self.gamma.dtype) + self.gamma * widened(self.o(out, training), self.gamma.dtype)
 
 
 def max_pool(x):
@@ -350,9 +382,9 @@ def stateless(layer):
         return lambda x: tf.nn.avg_pool2d(x, 2, 2, "VALID")
     if isinstance(layer, S.MaxPool):
         return max_pool
-    if isinstance(layer, S.GlobalPool):
+    if isinstance(layer, S.GlobalPool):  # accumulated and returned in float32 at least
         reduce = tf.reduce_sum if layer.kind == "sum" else tf.reduce_mean
-        return lambda x: reduce(x, axis=[1, 2])
+        return lambda x: reduce(widened(x, tf.float64 if x.dtype == tf.float64 else tf.float32), axis=[1, 2])
     raise TypeError(f"tf backend cannot build {layer!r}")
 
 
@@ -376,7 +408,13 @@ class ResidualCall:
         self.main, self.shortcut = main, shortcut
 
     def __call__(self, x, training, context):
-        return run(self.main, x, training, context) + run(self.shortcut, x, training, context)
+        """The paths' sum; where one path's result is low precision and the other's is not (a
+        projection head), in the wider dtype, as PyTorch's type promotion gives."""
+        main, shortcut = run(self.main, x, training, context), run(self.shortcut, x, training, context)
+        if main.dtype != shortcut.dtype:
+            wide = max(main.dtype, shortcut.dtype, key=lambda dtype: dtype.size)
+            main, shortcut = widened(main, wide), widened(shortcut, wide)
+        return main + shortcut
 
 
 class Network(tf.Module):
@@ -424,9 +462,8 @@ class Network(tf.Module):
         ("call_key": int64 scalar keying the dropout masks, in training; "labels": int [B] class
         labels) and completed by the prelude ("cond<i>")."""
         context = dict(context or {})
-        if self.prelude:
-            x = self._hierarchical_z(x, training, context)
-        return run(self.calls, x, training, context)
+        out = run(self.calls, self._hierarchical_z(x, training, context) if self.prelude else x, training, context)
+        return widened(out, x.dtype)  # low-precision results flow up to here (ganbench.precision)
 
     def _hierarchical_z(self, z, training, context: dict):
         """Chunk 0 of z; puts cond<i> = concat(embedding(labels), chunk i) into the context."""

@@ -48,7 +48,7 @@ class SpectralNorm:
 
 class LowPrecision:
     """Mixin of the layers that compute in the run's precision (ganbench.precision): input, weight
-    and bias cast to `compute_dtype`, the result back to the input's dtype. None: as they are."""
+    and bias cast to `compute_dtype`, the result left in it. None: as they are."""
 
     compute_dtype = None
 
@@ -56,7 +56,13 @@ class LowPrecision:
         if self.compute_dtype is None:
             return op(x, weight, bias)
         low = self.compute_dtype
-        return op(x.to(low), weight.to(low), None if bias is None else bias.to(low)).to(x.dtype)
+        return op(x.to(low), weight.to(low), None if bias is None else bias.to(low))
+
+
+def widened(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """x in the dtype of `like` (a weight or a network's input): where the precision rule leaves
+    low-precision results (ganbench.precision)."""
+    return x.to(like.dtype)
 
 
 class Linear(LowPrecision, nn.Linear):
@@ -125,11 +131,13 @@ class BatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"BatchNorm expects (N, F) or (N, C, H, W), got shape {tuple(x.shape)}")
 
     def forward(self, x):
+        """A low-precision x is normalised in its own dtype with float32 statistics (PyTorch's
+        mixed-dtype kernel accumulates in float32); the synchronised form works in float32."""
         if self.training and self.sync_replicas > 1:
             from ganbench.backends.torch.distributed import synchronised_batch_norm
 
             self._check_input_dim(x)
-            return synchronised_batch_norm(self, x, self.sync_replicas)
+            return synchronised_batch_norm(self, widened(x, self.running_mean), self.sync_replicas).to(x.dtype)
         return super().forward(x)
 
 
@@ -158,7 +166,8 @@ class ProjectionCall:
         self.embedding = embedding
 
     def __call__(self, h, context):
-        return (F.embedding(context["labels"], self.embedding.table()) * h).sum(1, keepdim=True)
+        table = self.embedding.table()
+        return (F.embedding(context["labels"], table) * widened(h, table)).sum(1, keepdim=True)
 
 
 class CondBatchNormCall:
@@ -189,13 +198,15 @@ class SelfAttentionCall:
         self.theta, self.phi, self.g, self.o, self.gamma = theta, phi, g, o, gamma
 
     def __call__(self, x):
+        """The products, the softmax and the sum with x in gamma's dtype (float32 under bf16/fp16)."""
         b, _, h, w = x.shape
-        theta = self.theta(x).flatten(2)                                # [B, C/8, HW]
-        phi = F.max_pool2d(self.phi(x), 2).flatten(2)                   # [B, C/8, HW/4]
+        wide = partial(widened, like=self.gamma.gamma)
+        theta = wide(self.theta(x)).flatten(2)                          # [B, C/8, HW]
+        phi = wide(F.max_pool2d(self.phi(x), 2)).flatten(2)             # [B, C/8, HW/4]
         attention = torch.softmax(theta.transpose(1, 2) @ phi, dim=-1)  # [B, HW, HW/4]
-        g = F.max_pool2d(self.g(x), 2).flatten(2)                       # [B, C/2, HW/4]
+        g = wide(F.max_pool2d(self.g(x), 2)).flatten(2)                 # [B, C/2, HW/4]
         out = (g @ attention.transpose(1, 2)).reshape(b, -1, h, w)      # [B, C/2, H, W]
-        return x + self.gamma.gamma * self.o(out)
+        return wide(x) + self.gamma.gamma * wide(self.o(out))
 
 
 class KeyedDropout(nn.Module):
@@ -302,8 +313,9 @@ def stateless(layer):
         return partial(F.avg_pool2d, kernel_size=2)
     if isinstance(layer, S.MaxPool):
         return partial(F.max_pool2d, kernel_size=2)
-    if isinstance(layer, S.GlobalPool):
-        return partial(torch.sum if layer.kind == "sum" else torch.mean, dim=(2, 3))
+    if isinstance(layer, S.GlobalPool):  # accumulated and returned in float32 at least
+        reduce = torch.sum if layer.kind == "sum" else torch.mean
+        return lambda x: reduce(x, dim=(2, 3), dtype=torch.promote_types(x.dtype, torch.float32))
     raise TypeError(f"torch backend cannot build {layer!r}")
 
 
@@ -368,9 +380,8 @@ class Network(nn.Module):
         ("call_key": int64 scalar tensor keying the dropout masks, in training; "labels": int64
         [B] class labels) and completed by the prelude ("cond<i>")."""
         context = dict(context or {})
-        if self.prelude:
-            x = self._hierarchical_z(x, context)
-        return run(self.calls, x, context)
+        out = run(self.calls, self._hierarchical_z(x, context) if self.prelude else x, context)
+        return widened(out, x)  # low-precision results flow up to here (ganbench.precision)
 
     def _hierarchical_z(self, z, context: dict):
         """Chunk 0 of z; puts cond<i> = concat(embedding(labels), chunk i) into the context."""
