@@ -66,6 +66,55 @@ def test_low_precision_forward_is_close_to_fp32_and_across_backends(model, preci
         assert relative(low["tf"][part], low["torch"][part]) < LOW_ACROSS_BACKENDS[precision]
 
 
+# BatchNorm's running statistics after one bf16 training forward of G against fp32's: the same
+# float32 arithmetic, on inputs rounded to bf16 (max |difference| relative to max |statistic|)
+RUNNING_STATS_RTOL = 0.02
+
+
+def batch_norm_inputs(backend: str, monkeypatch) -> list:
+    """The dtypes BatchNorm layers receive from now on, as names ("bfloat16", "float32")."""
+    if backend == "torch":
+        from ganbench.backends.torch import nets
+        method = "forward"
+    else:
+        get_backend("tf")
+        from ganbench.backends.tf import nets
+        method = "__call__"
+    seen, original = [], getattr(nets.BatchNorm, method)
+
+    def recording(self, x, *args):
+        seen.append(x.dtype.name if backend == "tf" else str(x.dtype).removeprefix("torch."))
+        return original(self, x, *args)
+
+    monkeypatch.setattr(nets.BatchNorm, method, recording)
+    return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bf16_results_flow_into_batchnorm_which_keeps_float32_statistics(backend, monkeypatch):
+    """The rule's shape (ganbench.precision): BatchNorm receives the bf16 results of the layers
+    before it, as under torch.autocast, keeps float32 running statistics close to fp32's, and G's
+    images come back in float32."""
+    seen = batch_norm_inputs(backend, monkeypatch)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        config = TrainConfig(model="dcgan", precision=precision, backend=backend)
+        spec = spec_for_config(config.replace(image_size=32, channels=1))
+        gan = get_backend(backend).GAN(spec, {"nets": init_gan(spec, 0)}, config)
+        z = np.random.default_rng(0).standard_normal((8, spec.z_dim)).astype(np.float32)
+        seen.clear()
+        images = gan.generate(z, training=True)
+        runs[precision] = images, gan.export_state()["nets"]["G"], list(seen)
+    images, stats, dtypes = runs["bf16"]
+    assert images.dtype == np.float32 and runs["fp32"][0].dtype == np.float32
+    assert len(dtypes) == 3 and set(dtypes) == {"bfloat16"} and set(runs["fp32"][2]) == {"float32"}
+    running = [name for name in stats if "running_" in name]
+    assert len(running) == 6
+    for name in running:
+        assert stats[name].dtype == np.float32
+        assert relative(stats[name], runs["fp32"][1][name]) < RUNNING_STATS_RTOL, name
+
+
 def test_loss_scale_rule_is_gradscalers():
     scale, tracker = INITIAL_SCALE, 0
     scale, tracker = next_loss_scale(scale, tracker, False, python_where)
