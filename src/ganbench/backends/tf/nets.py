@@ -164,16 +164,19 @@ class BatchNorm(Layer):
         self.momentum = layer.momentum  # changed only while standing statistics accumulate
 
     def __call__(self, x, training):
-        """A low-precision x is normalised with float32 statistics and arithmetic, the result
-        returned in x's dtype, as the torch backend's mixed-dtype kernel does."""
-        if training and x.dtype != self.mean.dtype and getattr(BatchNorm.sync, "replicas", 1) == 1:
+        """Training in float32 or lower runs in TensorFlow's fused kernel, as Keras' BatchNorm and
+        PyTorch's do; float64 (the parity proofs) and the synchronised form run the two-pass
+        formula. A low-precision x is normalised with float32 statistics and arithmetic, the
+        result returned in x's dtype, as the torch backend's mixed-dtype kernel does."""
+        if training and x.dtype != tf.float64 and getattr(BatchNorm.sync, "replicas", 1) == 1:
             return self._fused(x)
         return tf.cast(self._normalised(widened(x, self.mean.dtype), training), x.dtype)
 
     def _fused(self, x):
-        """Training on a low-precision x in TensorFlow's fused kernel, which reads x as it is and
-        accumulates in float32 (casting x to float32 and back cost more); it returns the unbiased
-        batch variance. (N, F) runs as (N, 1, 1, F)."""
+        """Training in TensorFlow's fused kernel (no float64 form), which reads a low-precision x
+        as it is and accumulates in float32, and returns the unbiased batch variance: faster than
+        the two-pass formula in float32 and than casting x to float32 and back in bf16
+        (benchmarks/README.md). (N, F) runs as (N, 1, 1, F)."""
         features = x.shape[-1]
         gamma = tf.ones([features]) if self.gamma is None else self.gamma
         beta = tf.zeros([features]) if self.beta is None else self.beta
