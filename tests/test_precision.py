@@ -241,3 +241,39 @@ def test_the_penalty_under_a_loss_scale_is_the_penalty():
         assert values[1] == pytest.approx(values[0], rel=1e-6)
         penalties[backend] = values[0]
     assert penalties["tf"] == pytest.approx(penalties["torch"], rel=1e-4)
+
+
+# float64: the same sums of products, taken in another order
+MATMUL_GRADIENT_RTOL = 1e-12
+
+
+@pytest.mark.parametrize("pads", [1, (1, 2), 0])
+def test_tf_transposed_convolution_weight_gradient_by_matmul_is_tensorflows(pads):
+    """TensorFlow's low-precision transposed convolutions from small inputs take their weight
+    gradient as one matmul over patches of dy (nets.with_weight_gradient_by_matmul): the output and
+    both gradients equal TensorFlow's own, with symmetric, asymmetric ('same' at stride 2, kernel 5)
+    and no padding."""
+    from functools import partial
+
+    from ganbench.archs import spec as S
+
+    get_backend("tf")
+    import tensorflow as tf
+
+    from ganbench.backends.tf.nets import padding, with_weight_gradient_by_matmul
+
+    kernel = 5 if pads == (1, 2) else 4
+    layer = S.ConvT("deconv", 6, 5, kernel, 2, pads, bias=False)
+    rng = np.random.default_rng(0)
+    x, w = tf.constant(rng.standard_normal((3, 4, 4, 6))), tf.constant(rng.standard_normal((kernel, kernel, 5, 6)))
+    out_shape = [3, layer.out_size(4), layer.out_size(4), 5]
+    dy = tf.constant(rng.standard_normal(out_shape))
+    conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=2, padding=padding(layer, out_shape[1]))
+    results = []
+    for op in (conv, partial(with_weight_gradient_by_matmul, conv, layer)):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            y = op(x, w)
+        results.append([y, *tape.gradient(y, [x, w], output_gradients=dy)])
+    for own, by_matmul in zip(*results):
+        assert relative(by_matmul.numpy(), own.numpy()) < MATMUL_GRADIENT_RTOL

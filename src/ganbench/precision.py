@@ -15,7 +15,8 @@ Checkpoints stay float32 and portable: a run in one precision resumes in another
 
 An earlier rule widened each low-precision result to float32 where it was made; letting the
 results flow removed two casts per layer and ran BatchNorm and the activations on half the bytes
-(benchmarks/README.md: bf16 over fp32 from 1.24-1.41x to 1.42-1.69x on a CPU with bf16 hardware).
+(benchmarks/README.md: with the other changes there, bf16 over fp32 from 1.24-1.41x to 1.48-1.73x
+on a CPU with bf16 hardware).
 
 fp16 adds dynamic loss scaling with torch.amp.GradScaler's rule (next_loss_scale), one scale per
 network: a step whose gradients are not finite is skipped (no Adam step, no EMA update) and the

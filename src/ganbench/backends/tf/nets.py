@@ -136,7 +136,37 @@ class ConvT(LowPrecision):
         out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
         conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=layer.stride,
                        padding=padding(layer, out_shape[1]))
+        if self.compute_dtype is not None and x.shape[1] <= MATMUL_WEIGHT_GRADIENT_MAX_INPUT:
+            conv = partial(with_weight_gradient_by_matmul, conv, layer)
         return self.compute(conv, x, self.w)
+
+
+# In bf16, oneDNN's weight gradient of a transposed convolution from a 4x4 input (dcgan's G.deconv1,
+# 512 -> 256 channels) took 25.6 ms where one matmul over patches takes 9.0 ms; from 8x8 up, and in
+# float32, the kernel was as fast or faster (benchmarks/README.md)
+MATMUL_WEIGHT_GRADIENT_MAX_INPUT = 4
+
+
+def with_weight_gradient_by_matmul(conv, layer, x, w):
+    """conv(x, w), a transposed convolution, whose weight gradient is one matmul: dw[kh, kw, o, i]
+    sums dy's padded k x k patches (stride s, as the convolution that maps dy back to x's shape)
+    times x over the batch and x's positions. The input gradient is TensorFlow's own."""
+    (before, after), k, s = layer.pads, layer.kernel, layer.stride
+
+    @tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's closure
+    @tf.custom_gradient
+    def transposed(x, w):
+        def gradients(dy):
+            dx = tf.nn.conv2d(dy, w, s, padding(layer, dy.shape[1]))
+            padded = tf.pad(dy, [[0, 0], [before, after], [before, after], [0, 0]])
+            patches = tf.image.extract_patches(padded, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], "VALID")
+            dw = tf.matmul(tf.reshape(patches, [-1, k * k * w.shape[2]]), tf.reshape(x, [-1, w.shape[3]]),
+                           transpose_a=True)
+            return dx, tf.reshape(dw, w.shape)
+
+        return conv(x, w), gradients
+
+    return transposed(x, w)
 
 
 def transposed_from_a_pixel(x, w):
