@@ -87,9 +87,10 @@ def add_train(sub) -> None:
     p.add_argument("--mode", help="eager, graph (tf only), compiled (torch.compile / XLA) or cudagraphs (torch "
                    "on a CUDA GPU: torch.compile's reduce-overhead mode); default: torch eager, tf graph "
                    "(tf.function without XLA), the faster mode of each on the CPU")
-    p.add_argument("--precision", help="fp32, bf16 or fp16: what convolutions and dense layers compute in "
-                   "(weights, optimiser state, BatchNorm and losses stay float32; fp16 adds dynamic loss "
-                   "scaling); --resume may change it; default fp32")
+    p.add_argument("--precision", help="fp32, bf16 or fp16: what convolutions and dense layers compute in, "
+                   "their results flowing on in it as under torch.autocast (weights, optimiser state, "
+                   "BatchNorm statistics and losses stay float32; fp16 adds dynamic loss scaling); "
+                   "--resume may change it; default fp32")
     p.add_argument("--loss", help=f"{', '.join(LOSSES)}; default {d.loss}")
     p.add_argument("--update", help=f"{' | '.join(f'{k}: {v}' for k, v in UPDATES.items())}; default {d.update}")
     p.add_argument("--gp-lambda", type=positive_float, help=f"WGAN-GP penalty weight; default {d.gp_lambda}")
