@@ -7,8 +7,8 @@
 # without installing ganbench (PYTHONPATH=src; the machine has numpy, safetensors, tqdm and
 # pillow). Writes into OUT the machine's lines, the bench's JSON, report and log (bench/,
 # bench_cpu_bf16/ for the CPU rows, bench_cudagraphs/ for the CUDA-graphs rows), the preset's
-# convolutions timed alone (benchmarks/conv_layers.py) and ganbench's bf16 rule against outputs
-# flowing in bf16 (benchmarks/bf16_flow.py). The device tool returns at most 8 files, so all of
+# convolutions timed alone (benchmarks/conv_layers.py) and ganbench's bf16 rule against the
+# earlier one that widened each result (benchmarks/bf16_flow.py). The device tool returns at most 8 files, so all of
 # them are packed into OUT/results.tgz, re-packed after each part: a timeout loses only the parts
 # after it.
 # Extra arguments go to `ganbench bench` and override the defaults.
