@@ -67,7 +67,8 @@ def tf_passes(layer, shape: tuple, batch: int, low=None):
         var.assign(tf.random.normal(var.shape) * 0.05)
     c, h, w = shape
     x = tf.random.normal([batch, h, w, c])
-    upstream = tf.random.normal(module(x, True).shape)
+    y = module(x, True)
+    upstream = tf.cast(tf.random.normal(y.shape), y.dtype)  # results flow in the low precision
 
     @tf.function
     def forward():

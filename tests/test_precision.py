@@ -247,12 +247,13 @@ def test_the_penalty_under_a_loss_scale_is_the_penalty():
 MATMUL_GRADIENT_RTOL = 1e-12
 
 
-@pytest.mark.parametrize("pads", [1, (1, 2), 0])
-def test_tf_transposed_convolution_weight_gradient_by_matmul_is_tensorflows(pads):
-    """TensorFlow's low-precision transposed convolutions from small inputs take their weight
-    gradient as one matmul over patches of dy (nets.with_weight_gradient_by_matmul): the output and
-    both gradients equal TensorFlow's own, with symmetric, asymmetric ('same' at stride 2, kernel 5)
-    and no padding."""
+@pytest.mark.parametrize("kernel, stride, pads", [(4, 2, 1), (5, 2, (1, 2)), (4, 2, 0), (3, 1, 1), (4, 1, 0)])
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
+def test_tf_weight_gradient_by_matmul_is_tensorflows(kernel, stride, pads, transposed):
+    """TensorFlow's low-precision convolutions on small maps take their weight gradient as matmuls
+    over the larger map's blocks (nets.with_weight_gradient_by_matmul): the output and both
+    gradients equal TensorFlow's own with symmetric, asymmetric ('same' at stride 2, kernel 5) and
+    no padding, strides 2 and 1, for a convolution from 8x8 and a transposed one from 4x4."""
     from functools import partial
 
     from ganbench.archs import spec as S
@@ -260,17 +261,23 @@ def test_tf_transposed_convolution_weight_gradient_by_matmul_is_tensorflows(pads
     get_backend("tf")
     import tensorflow as tf
 
-    from ganbench.backends.tf.nets import padding, with_weight_gradient_by_matmul
+    from ganbench.backends.tf import nets
 
-    kernel = 5 if pads == (1, 2) else 4
-    layer = S.ConvT("deconv", 6, 5, kernel, 2, pads, bias=False)
     rng = np.random.default_rng(0)
-    x, w = tf.constant(rng.standard_normal((3, 4, 4, 6))), tf.constant(rng.standard_normal((kernel, kernel, 5, 6)))
-    out_shape = [3, layer.out_size(4), layer.out_size(4), 5]
-    dy = tf.constant(rng.standard_normal(out_shape))
-    conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=2, padding=padding(layer, out_shape[1]))
+    if transposed:
+        layer = S.ConvT("deconv", 6, 5, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 4, 4, 6)), rng.standard_normal((kernel, kernel, 5, 6))
+        out_shape = [3, layer.out_size(4), layer.out_size(4), 5]
+        conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=stride,
+                       padding=nets.padding(layer, out_shape[1]))
+    else:
+        layer = S.Conv("conv", 6, 5, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 8, 8, 6)), rng.standard_normal((kernel, kernel, 6, 5))
+        out_shape = [3, layer.out_size(8), layer.out_size(8), 5]
+        conv = partial(tf.nn.conv2d, strides=stride, padding=nets.padding(layer, 8))
+    x, w, dy = tf.constant(x), tf.constant(w), tf.constant(rng.standard_normal(out_shape))
     results = []
-    for op in (conv, partial(with_weight_gradient_by_matmul, conv, layer)):
+    for op in (conv, partial(nets.with_weight_gradient_by_matmul, conv, layer)):
         with tf.GradientTape() as tape:
             tape.watch([x, w])
             y = op(x, w)

@@ -124,7 +124,10 @@ class Dense(LowPrecision):
 
 class Conv(LowPrecision):
     def __call__(self, x, training):
-        conv = partial(tf.nn.conv2d, strides=self.spec.stride, padding=padding(self.spec, x.shape[1]))
+        layer = self.spec
+        conv = partial(tf.nn.conv2d, strides=layer.stride, padding=padding(layer, x.shape[1]))
+        if self.compute_dtype is not None and weight_gradient_by_matmul_pays(layer, layer.out_size(x.shape[1])):
+            conv = partial(with_weight_gradient_by_matmul, conv, layer)
         return self.compute(conv, x, self.weight(training))
 
 
@@ -136,37 +139,65 @@ class ConvT(LowPrecision):
         out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
         conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=layer.stride,
                        padding=padding(layer, out_shape[1]))
-        if self.compute_dtype is not None and x.shape[1] <= MATMUL_WEIGHT_GRADIENT_MAX_INPUT:
+        if self.compute_dtype is not None and weight_gradient_by_matmul_pays(layer, x.shape[1]):
             conv = partial(with_weight_gradient_by_matmul, conv, layer)
         return self.compute(conv, x, self.w)
 
 
-# In bf16, oneDNN's weight gradient of a transposed convolution from a 4x4 input (dcgan's G.deconv1,
-# 512 -> 256 channels) took 25.6 ms where one matmul over patches takes 9.0 ms; from 8x8 up, and in
-# float32, the kernel was as fast or faster (benchmarks/README.md)
-MATMUL_WEIGHT_GRADIENT_MAX_INPUT = 4
+# In bf16, oneDNN's weight gradients of convolutions whose smaller map (a Conv's output, a ConvT's
+# input) is at most 8x8 ran slower than matmuls over the larger map's blocks: 17.5 against 6.2 ms
+# for dcgan_pytorch_example's D.conv3 (256 -> 512 channels, 8 -> 4), 11.6 against 7.2 for its D.conv2
+# (16 -> 8). dcgan's and dcgan_pytorch_example's bf16 steps gained 1.24x and 1.15x. Kernels wider
+# than twice the stride (more block offsets, dcgan_tf_tutorial's 5x5) made its step slower; from
+# 16x16 maps up the kernels were level, and in float32 they were as fast or faster where it
+# mattered (benchmarks/README.md)
+MATMUL_WEIGHT_GRADIENT_MAX_SIDE = 8
+
+
+def weight_gradient_by_matmul_pays(layer, small_side: int) -> bool:
+    return small_side <= MATMUL_WEIGHT_GRADIENT_MAX_SIDE and layer.kernel <= 2 * layer.stride
+
+
+def weight_gradient_by_matmul(layer, large, small, w_shape):
+    """The weight gradient of the convolution that maps `large` to `small` (kernel k, stride s, the
+    layer's leading pad), the same one for the transposed convolution that maps `small` back:
+    dw[kh, kw, a, b] sums large[s*i + kh, s*j + kw, a] * small[i, j, b] over the batch and small's
+    positions (i, j). With the kernel padded to m*s taps (m = ceil(k/s)) and kh = s*p + q, the
+    larger map's s x s blocks laid out as channels (space_to_depth) make the sum over each of the
+    m x m block offsets p one matmul, for all q at once: m*m matmuls of K = s*s*channels where
+    patches would copy k*k."""
+    k, s, before = layer.kernel, layer.stride, layer.pads[0]
+    m, side = -(-k // s), small.shape[1]
+    used = (side - 1 + m) * s  # the padded larger map's rows and columns that the sum reads
+    after = max(used - before - large.shape[1], 0)
+    padded = tf.pad(large, [[0, 0], [before, after], [before, after], [0, 0]])[:, :used, :used, :]
+    blocks = tf.nn.space_to_depth(padded, s) if s > 1 else padded
+    small = tf.reshape(small, [-1, w_shape[3]])
+    per_offset = [tf.matmul(tf.reshape(blocks[:, p:p + side, r:r + side, :], [-1, s * s * w_shape[2]]),
+                            small, transpose_a=True) for p in range(m) for r in range(m)]
+    dw = tf.reshape(tf.stack(per_offset), [m, m, s, s, w_shape[2], w_shape[3]])  # p, r, q, t, a, b
+    dw = tf.reshape(tf.transpose(dw, [0, 2, 1, 3, 4, 5]), [m * s, m * s, w_shape[2], w_shape[3]])
+    return dw[:k, :k]
 
 
 def with_weight_gradient_by_matmul(conv, layer, x, w):
-    """conv(x, w), a transposed convolution, whose weight gradient is one matmul: dw[kh, kw, o, i]
-    sums dy's padded k x k patches (stride s, as the convolution that maps dy back to x's shape)
-    times x over the batch and x's positions. The input gradient is TensorFlow's own."""
-    (before, after), k, s = layer.pads, layer.kernel, layer.stride
+    """conv(x, w), a convolution (w in HWIO) or a transposed one (HWOI), whose weight gradient is
+    weight_gradient_by_matmul's; the input gradient is TensorFlow's own."""
+    s = layer.stride
 
     @tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's closure
     @tf.custom_gradient
-    def transposed(x, w):
+    def convolution(x, w):
         def gradients(dy):
-            dx = tf.nn.conv2d(dy, w, s, padding(layer, dy.shape[1]))
-            padded = tf.pad(dy, [[0, 0], [before, after], [before, after], [0, 0]])
-            patches = tf.image.extract_patches(padded, [1, k, k, 1], [1, s, s, 1], [1, 1, 1, 1], "VALID")
-            dw = tf.matmul(tf.reshape(patches, [-1, k * k * w.shape[2]]), tf.reshape(x, [-1, w.shape[3]]),
-                           transpose_a=True)
-            return dx, tf.reshape(dw, w.shape)
+            if isinstance(layer, S.ConvT):  # the adjoint convolution maps dy (larger) to x
+                dx = tf.nn.conv2d(dy, w, s, padding(layer, dy.shape[1]))
+                return dx, weight_gradient_by_matmul(layer, dy, x, w.shape)
+            dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), s, padding(layer, x.shape[1]))
+            return dx, weight_gradient_by_matmul(layer, x, dy, w.shape)
 
         return conv(x, w), gradients
 
-    return transposed(x, w)
+    return convolution(x, w)
 
 
 def transposed_from_a_pixel(x, w):
