@@ -39,14 +39,17 @@ COMPILE_OPTIONS = {"compiled": {"dynamic": False}, "cudagraphs": {"dynamic": Fal
 
 def owning_sn_vectors(net: torch.nn.Module, compiled):
     """cudagraphs mode: `compiled` (net's compiled forward), after whose calls net's spectral-norm
-    vectors are copies of their own. A training forward rebinds them to new tensors (nets.SpectralNorm),
-    which here are its CUDA graph's output buffers, and a later replay may overwrite those."""
+    vectors are their own buffers again, the new values copied in. A training forward rebinds them
+    to new tensors (nets.SpectralNorm), which here are its CUDA graph's output buffers: a later
+    replay may overwrite those, and a buffer at a new address makes CUDA graph trees record anew."""
     layers = [m for m in net.modules() if isinstance(m, SpectralNorm)]
 
     def call(*args):
+        buffers = [(m, m.sn_u, m.sn_v) for m in layers]
         out = compiled(*args)
-        for m in layers:
-            m.sn_u, m.sn_v = m.sn_u.clone(), m.sn_v.clone()
+        with torch.no_grad():
+            for m, u, v in buffers:
+                m.sn_u, m.sn_v = u.copy_(m.sn_u), v.copy_(m.sn_v)
         return out
     return call
 
