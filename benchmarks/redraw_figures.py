@@ -13,7 +13,8 @@ BENCH = {"bench-cpu.json": "img_per_s", "bench-cpu-session5.json": "img_per_s-se
          "bench-models-w025.json": "img_per_s-models-w025", "bench-precision.json": "img_per_s-precision",
          "bench-precision-bf16-cpu.json": "img_per_s-precision-bf16-cpu", "bench-gpu-h200.json": "img_per_s-gpu-h200",
          "bench-h200-host-cpu-bf16.json": "img_per_s-h200-host-cpu-bf16",
-         "bench-precision-bf16-cpu-flow.json": "img_per_s-precision-bf16-cpu-flow"}
+         "bench-precision-bf16-cpu-flow.json": "img_per_s-precision-bf16-cpu-flow",
+         "bench-precision-bf16-cpu-blocks.json": "img_per_s-precision-bf16-cpu-blocks"}
 QUALITY = {"quality.json": "quality"}  # one figure per preset: quality-<preset>
 
 

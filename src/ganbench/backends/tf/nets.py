@@ -126,7 +126,7 @@ class Conv(LowPrecision):
     def __call__(self, x, training):
         layer = self.spec
         conv = partial(tf.nn.conv2d, strides=layer.stride, padding=padding(layer, x.shape[1]))
-        if self.compute_dtype is not None and weight_gradient_by_matmul_pays(layer, layer.out_size(x.shape[1])):
+        if weight_gradient_by_matmul_pays(layer, layer.out_size(x.shape[1]), self.compute_dtype):
             conv = partial(with_weight_gradient_by_matmul, conv, layer)
         return self.compute(conv, x, self.weight(training))
 
@@ -139,23 +139,25 @@ class ConvT(LowPrecision):
         out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
         conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=layer.stride,
                        padding=padding(layer, out_shape[1]))
-        if self.compute_dtype is not None and weight_gradient_by_matmul_pays(layer, x.shape[1]):
+        if weight_gradient_by_matmul_pays(layer, x.shape[1], self.compute_dtype):
             conv = partial(with_weight_gradient_by_matmul, conv, layer)
         return self.compute(conv, x, self.w)
 
 
 # In bf16, oneDNN's weight gradients of convolutions whose smaller map (a Conv's output, a ConvT's
-# input) is at most 8x8 ran slower than matmuls over the larger map's blocks: 17.5 against 6.2 ms
-# for dcgan_pytorch_example's D.conv3 (256 -> 512 channels, 8 -> 4), 11.6 against 7.2 for its D.conv2
-# (16 -> 8). dcgan's and dcgan_pytorch_example's bf16 steps gained 1.24x and 1.15x. Kernels wider
-# than twice the stride (more block offsets, dcgan_tf_tutorial's 5x5) made its step slower; from
-# 16x16 maps up the kernels were level, and in float32 they were as fast or faster where it
-# mattered (benchmarks/README.md)
+# input) is at most 8x8 ran slower than matmuls over the larger map's blocks: 17.8 against 6.7 ms
+# for dcgan_pytorch_example's D.conv3 (256 -> 512 channels, 8 -> 4), 11.5 against 7.2 for its D.conv2
+# (16 -> 8), and dcgan's and dcgan_pytorch_example's bf16 steps gained 1.20x and 1.17x. Kernels
+# wider than twice the stride (dcgan_tf_tutorial's 5x5) made that preset's step slower, from 16x16
+# maps up the two were level, and float32 steps did not gain (benchmarks/tf_weight_gradients.py)
 MATMUL_WEIGHT_GRADIENT_MAX_SIDE = 8
 
 
-def weight_gradient_by_matmul_pays(layer, small_side: int) -> bool:
-    return small_side <= MATMUL_WEIGHT_GRADIENT_MAX_SIDE and layer.kernel <= 2 * layer.stride
+def weight_gradient_by_matmul_pays(layer, small_side: int, compute_dtype) -> bool:
+    """Whether the layer takes its weight gradient by weight_gradient_by_matmul: in a low precision
+    (compute_dtype, None in float32 and float64) on small maps, with a kernel at most twice the stride."""
+    return (compute_dtype is not None and small_side <= MATMUL_WEIGHT_GRADIENT_MAX_SIDE
+            and layer.kernel <= 2 * layer.stride)
 
 
 def weight_gradient_by_matmul(layer, large, small, w_shape):
