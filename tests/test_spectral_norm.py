@@ -208,7 +208,8 @@ def test_cudagraphs_calls_leave_the_vectors_in_their_own_buffers():
         xs = [torch.from_numpy(rng.standard_normal((2, 3, 8, 8))) for _ in range(2)]
         loss = sum((call(x) ** 2).sum() for x in xs)
         expected = sum((reference(x) ** 2).sum() for x in xs)
-        loss.backward(), expected.backward()
+        loss.backward()
+        expected.backward()
         assert loss.item() == pytest.approx(expected.item(), rel=SN_COMPILED_RTOL)
     for m, r in layers:
         u, v = produced[id(m)]

@@ -166,8 +166,7 @@ def weight_gradient_by_matmul(layer, large, small, w_shape):
     dw[kh, kw, a, b] sums large[s*i + kh, s*j + kw, a] * small[i, j, b] over the batch and small's
     positions (i, j). With the kernel padded to m*s taps (m = ceil(k/s)) and kh = s*p + q, the
     larger map's s x s blocks laid out as channels (space_to_depth) make the sum over each of the
-    m x m block offsets p one matmul, for all q at once: m*m matmuls of K = s*s*channels where
-    patches would copy k*k."""
+    m x m block offsets p one matmul, for all q at once (4 matmuls for a 4x4 kernel at stride 2)."""
     k, s, before = layer.kernel, layer.stride, layer.pads[0]
     m, side = -(-k // s), small.shape[1]
     used = (side - 1 + m) * s  # the padded larger map's rows and columns that the sum reads
