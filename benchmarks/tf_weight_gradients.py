@@ -1,7 +1,7 @@
 """What TensorFlow's bf16 step gains from weight gradients taken as matmuls (one process, steps alternating).
 
-ganbench's TensorFlow convolutions in a low precision whose smaller map is at most 8x8, with a
-kernel at most twice the stride, take their weight gradient as matmuls over the larger map's
+ganbench's TensorFlow convolutions in a low precision whose smaller map is at most 8x8, strided,
+with a kernel at most twice the stride, take their weight gradient as matmuls over the larger map's
 blocks (`nets.weight_gradient_by_matmul`) instead of oneDNN's kernel. This script times each
 preset's bf16 step both ways in one process, the steps alternating, and prints the median step
 and the median of the per-step ratios; then each convolution's weight gradient alone, both ways,

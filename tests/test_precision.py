@@ -247,13 +247,13 @@ def test_the_penalty_under_a_loss_scale_is_the_penalty():
 MATMUL_GRADIENT_RTOL = 1e-12
 
 
-@pytest.mark.parametrize("kernel, stride, pads", [(4, 2, 1), (5, 2, (1, 2)), (4, 2, 0), (3, 1, 1), (4, 1, 0)])
+@pytest.mark.parametrize("kernel, stride, pads", [(4, 2, 1), (5, 2, (1, 2)), (4, 2, 0), (3, 1, 1), (4, 1, 0), (1, 1, 0)])
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
 def test_tf_weight_gradient_by_matmul_is_tensorflows(kernel, stride, pads, transposed):
     """TensorFlow's low-precision convolutions on small maps take their weight gradient as matmuls
     over the larger map's blocks (nets.with_weight_gradient_by_matmul): the output and both
     gradients equal TensorFlow's own with symmetric, asymmetric ('same' at stride 2, kernel 5) and
-    no padding, strides 2 and 1, for a convolution from 8x8 and a transposed one from 4x4."""
+    no padding, strides 2 and 1, 1x1 kernels, for a convolution from 8x8 and a transposed one from 4x4."""
     from functools import partial
 
     from ganbench.archs import spec as S

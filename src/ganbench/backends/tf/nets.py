@@ -148,16 +148,18 @@ class ConvT(LowPrecision):
 # input) is at most 8x8 ran slower than matmuls over the larger map's blocks: 17.8 against 6.7 ms
 # for dcgan_pytorch_example's D.conv3 (256 -> 512 channels, 8 -> 4), 11.5 against 7.2 for its D.conv2
 # (16 -> 8), and dcgan's and dcgan_pytorch_example's bf16 steps gained 1.20x and 1.17x. Kernels
-# wider than twice the stride (dcgan_tf_tutorial's 5x5) made that preset's step slower, from 16x16
-# maps up the two were level, and float32 steps did not gain (benchmarks/tf_weight_gradients.py)
+# wider than twice the stride (dcgan_tf_tutorial's 5x5) made that preset's step slower, and so did
+# biggan_cpu's 1x1 convolutions at stride 1; from 16x16 maps up the two were level, and float32
+# steps did not gain (benchmarks/tf_weight_gradients.py)
 MATMUL_WEIGHT_GRADIENT_MAX_SIDE = 8
 
 
 def weight_gradient_by_matmul_pays(layer, small_side: int, compute_dtype) -> bool:
     """Whether the layer takes its weight gradient by weight_gradient_by_matmul: in a low precision
-    (compute_dtype, None in float32 and float64) on small maps, with a kernel at most twice the stride."""
+    (compute_dtype, None in float32 and float64) on small maps, strided, with a kernel at most twice
+    the stride."""
     return (compute_dtype is not None and small_side <= MATMUL_WEIGHT_GRADIENT_MAX_SIDE
-            and layer.kernel <= 2 * layer.stride)
+            and 2 <= layer.stride and layer.kernel <= 2 * layer.stride)
 
 
 def weight_gradient_by_matmul(layer, large, small, w_shape):
