@@ -13,9 +13,10 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from unittest import mock
 
 from ganbench.backends.torch import nets
-from ganbench.bench.measure import bench_config, machine, prepared_steps, timed
+from ganbench.bench.measure import alternating_step_times, bench_config, machine, prepared_steps
 
 FLOWING_COMPUTE = nets.LowPrecision.compute
 
@@ -30,20 +31,10 @@ VARIANTS = {"fp32": ("fp32", FLOWING_COMPUTE), "bf16": ("bf16", FLOWING_COMPUTE)
 
 
 def measure(preset: str, steps: int, warmup: int, data_dir=None) -> dict:
-    runs = {}
-    for name, (precision, compute) in VARIANTS.items():
-        runs[name] = (prepared_steps(bench_config(preset, "torch", "default", precision=precision), data_dir,
-                                     warmup + steps), compute)
-    times = {name: [] for name in VARIANTS}
-    for step in range(warmup + steps):
-        for name in sorted(VARIANTS, reverse=step % 2 == 1):  # which goes first alternates
-            (gan, inputs), compute = runs[name]
-            nets.LowPrecision.compute = compute
-            try:
-                times[name].append(timed(lambda: gan.train_step(inputs[step])))
-            finally:
-                nets.LowPrecision.compute = FLOWING_COMPUTE
-    timed_steps = {name: values[warmup:] for name, values in times.items()}
+    runs = {name: prepared_steps(bench_config(preset, "torch", "default", precision=precision), data_dir, warmup + steps)
+            for name, (precision, _) in VARIANTS.items()}
+    timed_steps = alternating_step_times(
+        runs, steps, warmup, lambda name: mock.patch.object(nets.LowPrecision, "compute", VARIANTS[name][1]))
     fp32 = timed_steps["fp32"]
     return {"preset": preset, "steps": steps, "warmup": warmup, "machine": machine(),
             "variants": {name: {"median_step_s": statistics.median(values),

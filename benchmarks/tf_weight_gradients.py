@@ -16,6 +16,7 @@ import argparse
 import json
 import statistics
 from pathlib import Path
+from unittest import mock
 
 import ganbench.backends.tf  # noqa: F401  (TensorFlow before the data code's imports)
 import tensorflow as tf
@@ -23,7 +24,7 @@ import tensorflow as tf
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
 from ganbench.backends.tf import nets
-from ganbench.bench.measure import bench_config, machine, median_seconds, prepared_steps, timed
+from ganbench.bench.measure import alternating_step_times, bench_config, machine, median_seconds, prepared_steps
 from ganbench.training import loop
 
 BY_MATMUL = nets.weight_gradient_by_matmul_pays
@@ -42,18 +43,12 @@ def measure(preset: str, steps: int, warmup: int, data_dir=None, precision: str 
     forms = rules(precision)
     runs = {name: prepared_steps(bench_config(preset, "tf", "default", precision=precision), data_dir, warmup + steps)
             for name in forms}
-    times = {name: [] for name in forms}
-    for step in range(warmup + steps):
-        for name in sorted(forms, reverse=step % 2 == 1):  # which goes first alternates
-            gan, inputs = runs[name]
-            nets.weight_gradient_by_matmul_pays = forms[name]  # read while the step is traced
-            try:
-                times[name].append(timed(lambda: gan.train_step(inputs[step])))
-            finally:
-                nets.weight_gradient_by_matmul_pays = BY_MATMUL
-    kernel = next(values for name, values in times.items() if name.startswith("oneDNN"))[warmup:]
-    return {name: {"median_step_s": statistics.median(values[warmup:]),
-                   "speedup": statistics.median(a / b for a, b in zip(kernel, values[warmup:]))}
+    # the rule is read while the step is traced (its first call)
+    times = alternating_step_times(
+        runs, steps, warmup, lambda name: mock.patch.object(nets, "weight_gradient_by_matmul_pays", forms[name]))
+    kernel = next(values for name, values in times.items() if name.startswith("oneDNN"))
+    return {name: {"median_step_s": statistics.median(values),
+                   "speedup": statistics.median(a / b for a, b in zip(kernel, values))}
             for name, values in times.items()}
 
 

@@ -249,11 +249,14 @@ MATMUL_GRADIENT_RTOL = 1e-12
 
 @pytest.mark.parametrize("kernel, stride, pads", [(4, 2, 1), (5, 2, (1, 2)), (4, 2, 0), (3, 1, 1), (4, 1, 0), (1, 1, 0)])
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
-def test_tf_weight_gradient_by_matmul_is_tensorflows(kernel, stride, pads, transposed):
-    """TensorFlow's low-precision convolutions on small maps take their weight gradient as matmuls
-    over the larger map's blocks (nets.with_weight_gradient_by_matmul): the output and both
-    gradients equal TensorFlow's own with symmetric, asymmetric ('same' at stride 2, kernel 5) and
-    no padding, strides 2 and 1, 1x1 kernels, for a convolution from 8x8 and a transposed one from 4x4."""
+@pytest.mark.parametrize("large_channels", [6, 1])
+def test_tf_convolutions_written_out_are_tensorflows(kernel, stride, pads, transposed, large_channels, monkeypatch):
+    """TensorFlow's convolutions written out by ganbench (nets.convolution: the weight gradient as
+    matmuls over the larger map's blocks, the transposed map as one matmul and shifted sums), here
+    forced on every layer: the output, both gradients and the second-order gradient that WGAN-GP's
+    penalty takes (of the input gradient's square sum, by w) equal TensorFlow's own, with symmetric,
+    asymmetric ('same' at stride 2, kernel 5) and no padding, strides 2 and 1, 1x1 kernels, for a
+    convolution from 8x8 and a transposed one from 4x4, to 6 channels and to one."""
     from functools import partial
 
     from ganbench.archs import spec as S
@@ -263,24 +266,30 @@ def test_tf_weight_gradient_by_matmul_is_tensorflows(kernel, stride, pads, trans
 
     from ganbench.backends.tf import nets
 
+    monkeypatch.setattr(nets, "weight_gradient_by_matmul_pays", lambda *args: True)
+    monkeypatch.setattr(nets, "transposed_by_matmul_pays", lambda *args: True)
     rng = np.random.default_rng(0)
     if transposed:
-        layer = S.ConvT("deconv", 6, 5, kernel, stride, pads, bias=False)
-        x, w = rng.standard_normal((3, 4, 4, 6)), rng.standard_normal((kernel, kernel, 5, 6))
-        out_shape = [3, layer.out_size(4), layer.out_size(4), 5]
-        conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=stride,
-                       padding=nets.padding(layer, out_shape[1]))
+        layer = S.ConvT("deconv", 5, large_channels, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 4, 4, 5)), rng.standard_normal((kernel, kernel, large_channels, 5))
+        out_shape = [3, layer.out_size(4), layer.out_size(4), large_channels]
+        own = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=stride,
+                      padding=nets.padding(layer, out_shape[1]))
     else:
-        layer = S.Conv("conv", 6, 5, kernel, stride, pads, bias=False)
-        x, w = rng.standard_normal((3, 8, 8, 6)), rng.standard_normal((kernel, kernel, 6, 5))
+        layer = S.Conv("conv", large_channels, 5, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 8, 8, large_channels)), rng.standard_normal((kernel, kernel, large_channels, 5))
         out_shape = [3, layer.out_size(8), layer.out_size(8), 5]
-        conv = partial(tf.nn.conv2d, strides=stride, padding=nets.padding(layer, 8))
+        own = partial(tf.nn.conv2d, strides=stride, padding=nets.padding(layer, 8))
     x, w, dy = tf.constant(x), tf.constant(w), tf.constant(rng.standard_normal(out_shape))
     results = []
-    for op in (conv, partial(nets.with_weight_gradient_by_matmul, conv, layer)):
-        with tf.GradientTape() as tape:
-            tape.watch([x, w])
-            y = op(x, w)
-        results.append([y, *tape.gradient(y, [x, w], output_gradients=dy)])
-    for own, by_matmul in zip(*results):
-        assert relative(by_matmul.numpy(), own.numpy()) < MATMUL_GRADIENT_RTOL
+    for op in (own, partial(nets.convolution, layer, tf.float64)):
+        with tf.GradientTape() as outer:
+            outer.watch(w)
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y = op(x, w)
+            dx, dw = tape.gradient(y, [x, w], output_gradients=dy)
+            penalty = tf.reduce_sum(tf.square(dx))
+        results.append([y, dx, dw, outer.gradient(penalty, w)])
+    for own_value, written_out in zip(*results):
+        assert relative(written_out.numpy(), own_value.numpy()) < MATMUL_GRADIENT_RTOL

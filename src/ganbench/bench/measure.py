@@ -8,6 +8,7 @@ inputs (batch and noise, numpy) is timed apart, as the "data" part of the breakd
 the process's maximum RSS, so every configuration gets a fresh process.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -129,6 +130,20 @@ def median_seconds(fn, repeats: int, warmup: int = 0) -> float:
     for _ in range(warmup):
         fn()
     return statistics.median(timed(fn) for _ in range(repeats))
+
+
+def alternating_step_times(runs: dict, steps: int, warmup: int, variant=None) -> dict:
+    """{name: step times} of runs ({name: (gan, its steps' inputs)}) whose steps alternate, which one
+    goes first alternating too, so that all see the same machine; warm-up steps dropped.
+    variant(name), a context manager, is entered around each of that run's steps: what the run
+    patches in while its step is traced (the benchmark scripts' A/B comparisons)."""
+    times = {name: [] for name in runs}
+    for step in range(warmup + steps):
+        for name in sorted(runs, reverse=step % 2 == 1):
+            gan, inputs = runs[name]
+            with variant(name) if variant else contextlib.nullcontext():
+                times[name].append(timed(lambda: gan.train_step(inputs[step])))
+    return {name: values[warmup:] for name, values in times.items()}
 
 
 def bench_gan(spec, config):

@@ -124,24 +124,61 @@ class Dense(LowPrecision):
 
 class Conv(LowPrecision):
     def __call__(self, x, training):
-        layer = self.spec
-        conv = partial(tf.nn.conv2d, strides=layer.stride, padding=padding(layer, x.shape[1]))
-        if weight_gradient_by_matmul_pays(layer, layer.out_size(x.shape[1]), self.compute_dtype):
-            conv = partial(with_weight_gradient_by_matmul, conv, layer)
-        return self.compute(conv, x, self.weight(training))
+        return self.compute(partial(convolution, self.spec, self.compute_dtype), x, self.weight(training))
 
 
 class ConvT(LowPrecision):
     def __call__(self, x, training):
-        layer = self.spec
-        if x.shape[1:3] == (1, 1) and layer.pads == (0, 0):
+        if x.shape[1:3] == (1, 1) and self.spec.pads == (0, 0):
             return self.compute(transposed_from_a_pixel, x, self.w)
-        out_shape = [tf.shape(x)[0], layer.out_size(x.shape[1]), layer.out_size(x.shape[2]), layer.out_channels]
-        conv = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=layer.stride,
-                       padding=padding(layer, out_shape[1]))
-        if weight_gradient_by_matmul_pays(layer, x.shape[1], self.compute_dtype):
-            conv = partial(with_weight_gradient_by_matmul, conv, layer)
-        return self.compute(conv, x, self.w)
+        return self.compute(partial(convolution, self.spec, self.compute_dtype), x, self.w)
+
+
+def convolution(layer, compute_dtype, x, w):
+    """The layer's convolution of x (a Conv's w in HWIO, a ConvT's in HWOI: [k, k, the larger
+    map's channels, the smaller's]). TensorFlow's ops and their gradients, unless one of ganbench's
+    forms pays (transposed_by_matmul_pays, weight_gradient_by_matmul_pays): then the forward and
+    both gradients are written out from `down`, `up` and `weight_gradient`."""
+    transposed = isinstance(layer, S.ConvT)
+    side = x.shape[1]
+    large_side, small_side = (layer.out_size(side), side) if transposed else (side, layer.out_size(side))
+    if not (transposed_by_matmul_pays(layer, w.shape[2])
+            or weight_gradient_by_matmul_pays(layer, small_side, compute_dtype)):
+        return up(layer, x, w, large_side) if transposed else down(layer, x, w)
+
+    @tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's closure
+    @tf.custom_gradient
+    def written_out(x, w):
+        def gradients(dy):
+            if transposed:
+                return down(layer, dy, w), weight_gradient(layer, dy, x, w.shape, compute_dtype)
+            return up(layer, dy, w, large_side), weight_gradient(layer, x, dy, w.shape, compute_dtype)
+
+        return (up(layer, x, w, large_side) if transposed else down(layer, x, w)), gradients
+
+    return written_out(x, w)
+
+
+def down(layer, large, w):
+    """The convolution from the larger map to the smaller: a Conv's forward, a ConvT's input
+    gradient."""
+    return tf.nn.conv2d(large, w, layer.stride, padding(layer, large.shape[1]))
+
+
+def up(layer, small, w, large_side: int):
+    """Its adjoint, from the smaller map to the larger: a ConvT's forward, a Conv's input gradient."""
+    if transposed_by_matmul_pays(layer, w.shape[2]):
+        return transposed_by_matmul(layer, small, w, large_side)
+    shape = [tf.shape(small)[0], large_side, large_side, w.shape[2]]
+    return tf.nn.conv2d_transpose(small, w, shape, layer.stride, padding(layer, large_side))
+
+
+def weight_gradient(layer, large, small, w_shape, compute_dtype):
+    """The weight gradient of `down` (and of `up`, its adjoint) for the maps large and small."""
+    if weight_gradient_by_matmul_pays(layer, small.shape[1], compute_dtype):
+        return weight_gradient_by_matmul(layer, large, small, w_shape)
+    s = layer.stride
+    return tf.compat.v1.nn.conv2d_backprop_filter(large, w_shape, small, [1, s, s, 1], padding(layer, large.shape[1]))
 
 
 # In bf16, oneDNN's weight gradients of convolutions whose smaller map (a Conv's output, a ConvT's
@@ -169,12 +206,9 @@ def weight_gradient_by_matmul(layer, large, small, w_shape):
     positions (i, j). With the kernel padded to m*s taps (m = ceil(k/s)) and kh = s*p + q, the
     larger map's s x s blocks laid out as channels (space_to_depth) make the sum over each of the
     m x m block offsets p one matmul, for all q at once (4 matmuls for a 4x4 kernel at stride 2)."""
-    k, s, before = layer.kernel, layer.stride, layer.pads[0]
+    k, s = layer.kernel, layer.stride
     m, side = -(-k // s), small.shape[1]
-    used = (side - 1 + m) * s  # the padded larger map's rows and columns that the sum reads
-    after = max(used - before - large.shape[1], 0)
-    padded = tf.pad(large, [[0, 0], [before, after], [before, after], [0, 0]])[:, :used, :used, :]
-    blocks = tf.nn.space_to_depth(padded, s) if s > 1 else padded
+    blocks = larger_map_blocks(layer, large, side)
     small = tf.reshape(small, [-1, w_shape[3]])
     per_offset = [tf.matmul(tf.reshape(blocks[:, p:p + side, r:r + side, :], [-1, s * s * w_shape[2]]),
                             small, transpose_a=True) for p in range(m) for r in range(m)]
@@ -183,24 +217,55 @@ def weight_gradient_by_matmul(layer, large, small, w_shape):
     return dw[:k, :k]
 
 
-def with_weight_gradient_by_matmul(conv, layer, x, w):
-    """conv(x, w), a convolution (w in HWIO) or a transposed one (HWOI), whose weight gradient is
-    weight_gradient_by_matmul's; the input gradient is TensorFlow's own."""
-    s = layer.stride
+def larger_map_blocks(layer, large, side: int):
+    """`large` padded as the layer pads it, cut to the rows and columns that a convolution to a
+    side x side map reads ((side - 1 + ceil(k/s)) * s), its stride x stride blocks laid out as
+    channels (space_to_depth; block row, block column, channel)."""
+    k, s, before = layer.kernel, layer.stride, layer.pads[0]
+    used = (side - 1 + -(-k // s)) * s
+    after = max(used - before - large.shape[1], 0)
+    padded = tf.pad(large, [[0, 0], [before, after], [before, after], [0, 0]])[:, :used, :used, :]
+    return tf.nn.space_to_depth(padded, s) if s > 1 else padded
 
-    @tf.autograph.experimental.do_not_convert  # autograph would convert the gradient's closure
-    @tf.custom_gradient
-    def convolution(x, w):
-        def gradients(dy):
-            if isinstance(layer, S.ConvT):  # the adjoint convolution maps dy (larger) to x
-                dx = tf.nn.conv2d(dy, w, s, padding(layer, dy.shape[1]))
-                return dx, weight_gradient_by_matmul(layer, dy, x, w.shape)
-            dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), s, padding(layer, x.shape[1]))
-            return dx, weight_gradient_by_matmul(layer, x, dy, w.shape)
 
-        return conv(x, w), gradients
+# oneDNN's transposed convolutions to one channel (G's last layer and the input gradient of D's
+# first on MNIST) ran at 2-6% of the matmul rate; as transposed_by_matmul, 2.1-2.7x faster alone in
+# float32 and bf16 (4.2 -> 2.0 ms in bf16, 7.8 -> 2.9 in float32 for dcgan_pytorch_example's G.deconv4).
+# With more channels it lost: 0.3-0.85x from 64 channels up (benchmarks/tf_conv_forms.py)
+def transposed_by_matmul_pays(layer, large_channels: int) -> bool:
+    """Whether `up` (a ConvT's forward, a Conv's input gradient) is transposed_by_matmul: to one
+    channel, strided."""
+    return large_channels == 1 and layer.stride >= 2
 
-    return convolution(x, w)
+
+def block_weights(layer, w):
+    """w ([k, k, larger map's channels, smaller's]) as [m, m, s*s*in, out] (m = ceil(k/s)): the
+    kernel padded to m*s taps, tap s*p + q at block offset p and in-block row q, in space_to_depth's
+    channel order (the layout weight_gradient_by_matmul builds its result from)."""
+    k, s = layer.kernel, layer.stride
+    m = -(-k // s)
+    w = tf.pad(w, [[0, m * s - k], [0, m * s - k], [0, 0], [0, 0]])
+    w = tf.transpose(tf.reshape(w, [m, s, m, s, w.shape[2], w.shape[3]]), [0, 2, 1, 3, 4, 5])
+    return tf.reshape(w, [m, m, s * s * w.shape[4], w.shape[5]])
+
+
+def transposed_by_matmul(layer, small, w, large_side: int):
+    """`up` as one matmul and shifted sums: each smaller-map pixel times the whole kernel, the
+    products of block offset (p, r) shifted by it and summed, the stride x stride blocks laid out by
+    depth_to_space (the adjoint of larger_map_blocks), the layer's padding cut off."""
+    s, before, side = layer.stride, layer.pads[0], small.shape[1]
+    weights = block_weights(layer, w)
+    m, block = weights.shape[0], weights.shape[2]
+    per_pixel = tf.matmul(tf.reshape(small, [-1, small.shape[3]]), tf.reshape(weights, [-1, weights.shape[3]]),
+                          transpose_b=True)
+    per_pixel = tf.reshape(per_pixel, [-1, side, side, m, m, block])
+    summed = tf.add_n([tf.pad(per_pixel[:, :, :, p, r, :], [[0, 0], [p, m - 1 - p], [r, m - 1 - r], [0, 0]])
+                       for p in range(m) for r in range(m)])
+    padded = tf.nn.depth_to_space(summed, s) if s > 1 else summed
+    end = before + large_side
+    grow = max(end - padded.shape[1], 0)  # rows no tap reaches: zero
+    padded = tf.pad(padded, [[0, 0], [0, grow], [0, grow], [0, 0]])
+    return padded[:, before:end, before:end, :]
 
 
 def transposed_from_a_pixel(x, w):
