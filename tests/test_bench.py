@@ -13,7 +13,8 @@ from ganbench.errors import GanbenchError
 
 FIELDS = {"preset", "model", "width", "precision", "step", "image_size", "phases_s", "options", "backend", "mode", "mode_detail", "batch_size", "framework", "threads", "warmup_steps",
           "timed_steps", "first_step_s", "median_step_s", "iqr_step_s", "min_step_s", "max_step_s", "img_per_s",
-          "step_gflop", "achieved_gflops", "matmul_gflops", "fraction_of_matmul_rate", "rss_after_import_mb",
+          "step_gflop", "achieved_gflops", "matmul_gflops", "matmul_gflops_before_after", "fraction_of_matmul_rate",
+          "rss_after_import_mb",
           "peak_rss_mb"}
 
 
@@ -39,6 +40,7 @@ def test_rows_are_complete_and_consistent(bench):
         assert r["img_per_s"] == pytest.approx(8 / r["median_step_s"])
         assert r["step_gflop"] == pytest.approx(flops / 1e9)
         assert r["achieved_gflops"] == pytest.approx(r["step_gflop"] / r["median_step_s"])
+        assert r["matmul_gflops"] == max(r["matmul_gflops_before_after"]) and len(r["matmul_gflops_before_after"]) == 2
         assert r["fraction_of_matmul_rate"] == pytest.approx(r["achieved_gflops"] / r["matmul_gflops"])
         assert r["peak_rss_mb"] >= r["rss_after_import_mb"] > 50
     assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]

@@ -117,7 +117,7 @@ def markdown(result: dict) -> str:
         "compilation, is shown apart), median and interquartile range of the timed steps, img/s = batch / median "
         "step. GFLOP/s counts convolutions and dense layers analytically (ganbench.archs.flops); 'of matmul' "
         "divides it by the same framework's square matmul rate (2048x2048 on a CPU, 8192x8192 on a GPU) in the "
-        "row's precision, measured in the same process. "
+        "row's precision, measured in the same process before and after the steps (the faster of the two). "
         "Peak RSS is the process maximum, framework included."
     )
     return "\n".join(lines) + "\n"
