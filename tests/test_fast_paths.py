@@ -56,6 +56,51 @@ def test_tf_transposed_convolution_of_a_pixel_is_the_frameworks(bias):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=EXACT, atol=EXACT)
 
 
+@pytest.mark.parametrize("kernel, stride, pads", [(4, 2, 1), (5, 2, (1, 2)), (4, 2, 0), (3, 1, 1), (4, 1, 0), (1, 1, 0)])
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
+@pytest.mark.parametrize("large_channels", [6, 1])
+def test_tf_convolutions_written_out_are_tensorflows(kernel, stride, pads, transposed, large_channels, monkeypatch):
+    """TensorFlow's convolutions written out by ganbench (nets.convolution: the weight gradient as
+    matmuls over the larger map's blocks, the transposed map as one matmul and shifted sums), here
+    forced on every layer: the output, both gradients and the second-order gradient that WGAN-GP's
+    penalty takes (of the input gradient's square sum, by w) equal TensorFlow's own, with symmetric,
+    asymmetric ('same' at stride 2, kernel 5) and no padding, strides 2 and 1, 1x1 kernels, for a
+    convolution from 8x8 and a transposed one from 4x4, to 6 channels and to one."""
+    from functools import partial
+
+    from ganbench.backends.tf import nets  # before TensorFlow (import order)
+
+    import tensorflow as tf
+
+    monkeypatch.setattr(nets, "weight_gradient_by_matmul_pays", lambda *args: True)
+    monkeypatch.setattr(nets, "transposed_by_matmul_pays", lambda *args: True)
+    rng = np.random.default_rng(0)
+    if transposed:
+        layer = S.ConvT("deconv", 5, large_channels, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 4, 4, 5)), rng.standard_normal((kernel, kernel, large_channels, 5))
+        out_shape = [3, layer.out_size(4), layer.out_size(4), large_channels]
+        own = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=stride,
+                      padding=nets.padding(layer, out_shape[1]))
+    else:
+        layer = S.Conv("conv", large_channels, 5, kernel, stride, pads, bias=False)
+        x, w = rng.standard_normal((3, 8, 8, large_channels)), rng.standard_normal((kernel, kernel, large_channels, 5))
+        out_shape = [3, layer.out_size(8), layer.out_size(8), 5]
+        own = partial(tf.nn.conv2d, strides=stride, padding=nets.padding(layer, 8))
+    x, w, dy = tf.constant(x), tf.constant(w), tf.constant(rng.standard_normal(out_shape))
+    results = []
+    for op in (own, partial(nets.convolution, layer, tf.float64)):
+        with tf.GradientTape() as outer:
+            outer.watch(w)
+            with tf.GradientTape() as tape:
+                tape.watch([x, w])
+                y = op(x, w)
+            dx, dw = tape.gradient(y, [x, w], output_gradients=dy)
+            penalty = tf.reduce_sum(tf.square(dx))
+        results.append([y, dx, dw, outer.gradient(penalty, w)])
+    for own_value, written_out in zip(*results):
+        np.testing.assert_allclose(written_out.numpy(), own_value.numpy(), rtol=EXACT, atol=EXACT)
+
+
 def test_torch_activations_overwrite_only_their_own_layers_results():
     """An activation right after a convolution, dense layer or BatchNorm runs in place (its input is
     that layer's fresh result); one that opens a residual block's main path does not (its input is
