@@ -232,7 +232,7 @@ def larger_map_blocks(layer, large, side: int):
 # first on MNIST) ran at about 5% of the matmul rate; as transposed_by_matmul, 1.6-2.6x faster alone
 # in float32 and bf16 (6.6 -> 2.6 ms in float32, 4.1 -> 2.6 in bf16 for dcgan_pytorch_example's
 # G.deconv4), the MNIST steps 1.02-1.06x. To 64 channels and more it lost (0.3-1.1x); the rule keeps
-# to the strided layers measured (benchmarks/tf_conv_forms.py)
+# to the strided layers measured, on CPUs (benchmarks/tf_conv_forms.py)
 def transposed_by_matmul_pays(layer, large_channels: int) -> bool:
     """Whether `up` (a ConvT's forward, a Conv's input gradient) is transposed_by_matmul: to one
     channel, strided."""
