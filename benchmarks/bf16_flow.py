@@ -11,12 +11,11 @@ alternating: fp32, bf16 as ganbench runs it, and bf16 with the widening patched 
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 from unittest import mock
 
 from ganbench.backends.torch import nets
-from ganbench.bench.measure import alternating_step_times, bench_config, machine, prepared_steps
+from ganbench.bench.measure import alternating_steps, bench_config, machine
 
 FLOWING_COMPUTE = nets.LowPrecision.compute
 
@@ -31,15 +30,14 @@ VARIANTS = {"fp32": ("fp32", FLOWING_COMPUTE), "bf16": ("bf16", FLOWING_COMPUTE)
 
 
 def measure(preset: str, steps: int, warmup: int, data_dir=None) -> dict:
-    runs = {name: prepared_steps(bench_config(preset, "torch", "default", precision=precision), data_dir, warmup + steps)
-            for name, (precision, _) in VARIANTS.items()}
-    timed_steps = alternating_step_times(
-        runs, steps, warmup, lambda name: mock.patch.object(nets.LowPrecision, "compute", VARIANTS[name][1]))
-    fp32 = timed_steps["fp32"]
+    configs = {name: bench_config(preset, "torch", "default", precision=precision)
+               for name, (precision, _) in VARIANTS.items()}
+    compared = alternating_steps(
+        configs, steps, warmup, lambda name: mock.patch.object(nets.LowPrecision, "compute", VARIANTS[name][1]),
+        data_dir)
     return {"preset": preset, "steps": steps, "warmup": warmup, "machine": machine(),
-            "variants": {name: {"median_step_s": statistics.median(values),
-                                "speedup_over_fp32": statistics.median(a / b for a, b in zip(fp32, values))}
-                         for name, values in timed_steps.items()}}
+            "variants": {name: {"median_step_s": row["median_step_s"], "speedup_over_fp32": row["speedup"]}
+                         for name, row in compared.items()}}
 
 
 def main():

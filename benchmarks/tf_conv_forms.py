@@ -24,7 +24,6 @@ first), the steps alternating in one process. Prints tables and writes JSON.
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 from unittest import mock
 
@@ -35,7 +34,7 @@ import tensorflow as tf
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
 from ganbench.backends.tf import nets
-from ganbench.bench.measure import alternating_step_times, bench_config, machine, median_seconds, prepared_steps
+from ganbench.bench.measure import alternating_steps, bench_config, machine, median_seconds
 from ganbench.training import loop
 
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16}
@@ -107,10 +106,8 @@ def maps(layer, channels: int, side: int):
 def forms(layer, large_side: int, small_side: int, precision: str) -> dict:
     """{(map, form): fn(input, w)} of TensorFlow's ops and the alternatives that apply."""
     s, pads, k = layer.stride, layer.pads, layer.kernel
-    padding = nets.padding(layer, large_side)
-    found = {("down", "TensorFlow"): lambda x, w: tf.nn.conv2d(x, w, s, padding),
-             ("up", "TensorFlow"): lambda x, w: tf.nn.conv2d_transpose(
-                 x, w, [tf.shape(x)[0], large_side, large_side, w.shape[2]], s, padding)}
+    found = {("down", "TensorFlow"): lambda x, w: nets.down(layer, x, w),
+             ("up", "TensorFlow"): lambda x, w: nets.transposed_kernel(layer, x, w, large_side)}
     if s == 1 and k >= 3 and precision == "fp32":  # Winograd's transforms lose too much in bf16
         flipped_pads = (k - 1 - pads[0], k - 1 - pads[1])
         for m in POINTS:
@@ -164,16 +161,11 @@ def measure(preset: str, precision: str, repeats: int, data_dir=None) -> list:
 
 
 def measure_steps(preset: str, precision: str, steps: int, warmup: int, data_dir=None) -> dict:
-    """The step in each of STEP_FORMS, the steps alternating in one process."""
-    runs = {name: prepared_steps(bench_config(preset, "tf", "default", precision=precision), data_dir, warmup + steps)
-            for name in STEP_FORMS}
-    # the rule is read while the step is traced (its first call)
-    times = alternating_step_times(
-        runs, steps, warmup, lambda name: mock.patch.object(nets, "transposed_by_matmul_pays", STEP_FORMS[name]))
-    kernels = times["TensorFlow's kernels"]
-    return {name: {"median_step_s": statistics.median(values),
-                   "speedup": statistics.median(a / b for a, b in zip(kernels, values))}
-            for name, values in times.items()}
+    """The step in each of STEP_FORMS, the steps alternating in one process; the rule is read while
+    the step is traced (its first call)."""
+    return alternating_steps(
+        {name: bench_config(preset, "tf", "default", precision=precision) for name in STEP_FORMS}, steps, warmup,
+        lambda name: mock.patch.object(nets, "transposed_by_matmul_pays", STEP_FORMS[name]), data_dir)
 
 
 def main():

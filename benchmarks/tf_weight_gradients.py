@@ -14,7 +14,6 @@ bf16 rule would take them. Writes JSON.
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 from unittest import mock
 
@@ -24,7 +23,7 @@ import tensorflow as tf
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
 from ganbench.backends.tf import nets
-from ganbench.bench.measure import alternating_step_times, bench_config, machine, median_seconds, prepared_steps
+from ganbench.bench.measure import alternating_steps, bench_config, machine, median_seconds
 from ganbench.training import loop
 
 BY_MATMUL = nets.weight_gradient_by_matmul_pays
@@ -40,16 +39,12 @@ def rules(precision: str) -> dict:
 
 
 def measure(preset: str, steps: int, warmup: int, data_dir=None, precision: str = "bf16") -> dict:
+    """The step in each of rules(precision), oneDNN's first; the rule is read while the step is
+    traced (its first call)."""
     forms = rules(precision)
-    runs = {name: prepared_steps(bench_config(preset, "tf", "default", precision=precision), data_dir, warmup + steps)
-            for name in forms}
-    # the rule is read while the step is traced (its first call)
-    times = alternating_step_times(
-        runs, steps, warmup, lambda name: mock.patch.object(nets, "weight_gradient_by_matmul_pays", forms[name]))
-    kernel = next(values for name, values in times.items() if name.startswith("oneDNN"))
-    return {name: {"median_step_s": statistics.median(values),
-                   "speedup": statistics.median(a / b for a, b in zip(kernel, values))}
-            for name, values in times.items()}
+    return alternating_steps(
+        {name: bench_config(preset, "tf", "default", precision=precision) for name in forms}, steps, warmup,
+        lambda name: mock.patch.object(nets, "weight_gradient_by_matmul_pays", forms[name]), data_dir)
 
 
 def uses(layer, side: int, small_side: int, precision: str) -> str:

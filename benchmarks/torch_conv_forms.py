@@ -17,7 +17,6 @@ steps gained, is benchmarks/tf_conv_forms.py.
 import argparse
 import contextlib
 import json
-import statistics
 from pathlib import Path
 from unittest import mock
 
@@ -28,7 +27,7 @@ from torch import nn
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
 from ganbench.backends.torch import nets
-from ganbench.bench.measure import alternating_step_times, bench_config, machine, median_seconds, prepared_steps
+from ganbench.bench.measure import alternating_steps, bench_config, machine, median_seconds
 from ganbench.training import loop
 
 
@@ -173,13 +172,8 @@ def measure_layers(preset: str, repeats: int, data_dir=None) -> list:
 
 
 def measure_steps(preset: str, precision: str, steps: int, warmup: int, data_dir=None) -> dict:
-    runs = {name: prepared_steps(bench_config(preset, "torch", "default", precision=precision), data_dir,
-                                 warmup + steps) for name in FORMS}
-    times = alternating_step_times(runs, steps, warmup, form)
-    kernels = times[FORMS[0]]
-    return {name: {"median_step_s": statistics.median(values),
-                   "speedup": statistics.median(a / b for a, b in zip(kernels, values))}
-            for name, values in times.items()}
+    return alternating_steps({name: bench_config(preset, "torch", "default", precision=precision) for name in FORMS},
+                             steps, warmup, form, data_dir)
 
 
 def main():

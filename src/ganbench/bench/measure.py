@@ -8,7 +8,6 @@ inputs (batch and noise, numpy) is timed apart, as the "data" part of the breakd
 the process's maximum RSS, so every configuration gets a fresh process.
 """
 
-import contextlib
 import json
 import os
 import platform
@@ -132,18 +131,23 @@ def median_seconds(fn, repeats: int, warmup: int = 0) -> float:
     return statistics.median(timed(fn) for _ in range(repeats))
 
 
-def alternating_step_times(runs: dict, steps: int, warmup: int, variant=None) -> dict:
-    """{name: step times} of runs ({name: (gan, its steps' inputs)}) whose steps alternate, which one
-    goes first alternating too, so that all see the same machine; warm-up steps dropped.
-    variant(name), a context manager, is entered around each of that run's steps: what the run
-    patches in while its step is traced (the benchmark scripts' A/B comparisons)."""
+def alternating_steps(configs: dict, steps: int, warmup: int, variant, data_dir=None) -> dict:
+    """The benchmark scripts' A/B comparisons: {name: {"median_step_s", "speedup"}} of the configs'
+    steps ({name: TrainConfig}), timed in one process with the steps alternating (which one goes
+    first alternating too) so that all see the same machine, warm-up steps dropped. variant(name),
+    a context manager, is entered around each of that run's steps: what the run patches in while
+    its step is traced. speedup: the median of the per-step ratios to the first config's step."""
+    runs = {name: prepared_steps(config, data_dir, warmup + steps) for name, config in configs.items()}
     times = {name: [] for name in runs}
     for step in range(warmup + steps):
         for name in sorted(runs, reverse=step % 2 == 1):
             gan, inputs = runs[name]
-            with variant(name) if variant else contextlib.nullcontext():
+            with variant(name):
                 times[name].append(timed(lambda: gan.train_step(inputs[step])))
-    return {name: values[warmup:] for name, values in times.items()}
+    first = times[next(iter(configs))][warmup:]
+    return {name: {"median_step_s": statistics.median(values[warmup:]),
+                   "speedup": statistics.median(a / b for a, b in zip(first, values[warmup:]))}
+            for name, values in times.items()}
 
 
 def bench_gan(spec, config):

@@ -169,6 +169,11 @@ def up(layer, small, w, large_side: int):
     """Its adjoint, from the smaller map to the larger: a ConvT's forward, a Conv's input gradient."""
     if transposed_by_matmul_pays(layer, w.shape[2]):
         return transposed_by_matmul(layer, small, w, large_side)
+    return transposed_kernel(layer, small, w, large_side)
+
+
+def transposed_kernel(layer, small, w, large_side: int):
+    """`up` as TensorFlow's op (oneDNN's kernel on a CPU)."""
     shape = [tf.shape(small)[0], large_side, large_side, w.shape[2]]
     return tf.nn.conv2d_transpose(small, w, shape, layer.stride, padding(layer, large_side))
 
