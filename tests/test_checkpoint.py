@@ -99,7 +99,7 @@ def test_wrong_shapes_are_incompatible(tmp_path, spec, torch_state):
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["ganbench"])
     meta["tensors_sha256"] = checkpoint.tensors_digest(tensors)  # whole, but of another shape
-    save_file(tensors, str(path), metadata={"ganbench": json.dumps(meta)})
+    save_file(tensors, str(path), metadata={"ganbench": json.dumps(checkpoint.with_digest(meta))})
     with pytest.raises(GanbenchError, match=r"incompatible checkpoint: G.fc.weight has shape \(10, 100\), model needs \(8192, 100\)"):
         checkpoint.load(path)
 
@@ -111,7 +111,7 @@ def test_other_format_version_is_incompatible(tmp_path, spec, torch_state):
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["ganbench"])
     meta["version"] = 99
-    save_file(checkpoint.flatten_state(torch_state), str(path), metadata={"ganbench": json.dumps(meta)})
+    save_file(checkpoint.flatten_state(torch_state), str(path), metadata={"ganbench": json.dumps(checkpoint.with_digest(meta))})
     with pytest.raises(GanbenchError, match=r"incompatible checkpoint format 'ganbench-checkpoint' v99"):
         checkpoint.load(path)
 
@@ -155,7 +155,7 @@ def test_checkpoint_with_the_legacy_hash_loads(tmp_path, spec, torch_state):
         tensors = {k: f.get_tensor(k) for k in f.keys()}
         meta = json.loads(f.metadata()["ganbench"])
     meta["spec_hash"] = checkpoint.legacy_spec_hash(spec)
-    save_file(tensors, str(path), metadata={"ganbench": json.dumps(meta)})
+    save_file(tensors, str(path), metadata={"ganbench": json.dumps(checkpoint.with_digest(meta))})
     assert checkpoint.load(path).meta["step"] == 3
 
 

@@ -133,7 +133,7 @@ def test_incompatible_checkpoint(capsys, tmp_path, finished_run):
         meta = json.loads(f.metadata()["ganbench"])
     meta["spec_hash"] = "0" * 16
     bad = tmp_path / "old.safetensors"
-    save_file(tensors, str(bad), metadata={"ganbench": json.dumps(meta)})
+    save_file(tensors, str(bad), metadata={"ganbench": json.dumps(checkpoint.with_digest(meta))})
     line = cli_error(capsys, "sample", "--checkpoint", str(bad), "--out", str(tmp_path / "g.png"))
     assert line == f"ganbench: error: {bad}: incompatible checkpoint, written for another version of 'dcgan'"
 

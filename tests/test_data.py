@@ -35,7 +35,7 @@ def test_mnist_test_split(data_dir):
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def test_fashion_mnist_train_values(data_dir):
+def test_fashion_mnist_train_values(fashion_dir, data_dir):
     images, labels = data.load("fashion-mnist", "train", data_dir)
     assert images.shape == (60000, 28, 28, 1) and images.dtype == np.uint8
     assert abs(images.mean() / 255 - 0.2860) < 1e-4
@@ -124,19 +124,20 @@ def test_missing_data_with_downloads_off_names_every_way(tmp_path, monkeypatch):
     assert not root.exists()
 
 
-def test_missing_data_is_downloaded_on_first_use(fashion_dir, tmp_path, monkeypatch, http_server, capfd):
+def test_missing_data_is_downloaded_on_first_use(mnist_dir, tmp_path, monkeypatch, http_server, capfd):
+    """Served from a local server (the built-in MNIST's files, as if MNIST were not built in)."""
     served, url = http_server
-    for f in fashion_dir.glob("*.gz"):
+    for f in mnist_dir.glob("*.gz"):
         shutil.copy(f, served / f.name)
-    bare = without_extra_dirs(monkeypatch, "fashion-mnist")
-    monkeypatch.setitem(catalog.DATASETS, "fashion-mnist", dataclasses.replace(bare, mirror=url))
+    bare = without_extra_dirs(monkeypatch, "mnist")
+    monkeypatch.setitem(catalog.DATASETS, "mnist", dataclasses.replace(bare, mirror=url))
     monkeypatch.setenv("GANBENCH_NO_DOWNLOAD", "")  # downloads on
-    images, _ = data.load("fashion-mnist", "test", tmp_path / "root")
+    images, _ = data.load("mnist", "test", tmp_path / "root")
     assert images.shape == (10000, 28, 28, 1)
-    assert sorted(p.name for p in (tmp_path / "root" / "fashion-mnist").iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / "root" / "mnist").iterdir()) == sorted(
         p.name for p in served.iterdir())
     assert capfd.readouterr().err.strip().splitlines()[-1] == (
-        f"ganbench: downloaded fashion-mnist to {tmp_path}/root/fashion-mnist")
+        f"ganbench: downloaded mnist to {tmp_path}/root/mnist")
 
 
 def test_failed_download_names_every_way(tmp_path, monkeypatch, http_server):

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pytest
 
+import ganbench.api
+
 from ganbench import checkpoint
 from ganbench.archs import build_spec
 from ganbench.config import TrainConfig
@@ -108,12 +110,20 @@ def test_step_inputs_draw_g_noise_and_alphas_from_their_own_streams():
 @pytest.mark.parametrize("text, message", [
     ('{"model": "sngan_resnet", "lossy": "hinge"}', "unknown config key"),
     ('{"n_dis": "5"}', "config key 'n_dis' must be int"),
-    ('[1, 2]', "expected a JSON object"),
-    ('{"n_dis": ', "invalid JSON"),
+    ('[1, 2]', "a preset must be a JSON object, got a list"),
+    ('{"n_dis": ', r"p.json: not valid JSON \(Expecting value"),
+    ('{"n_dis": 10000000000000000000000}', "config key 'n_dis' is out of range"),
+    ('{"lr_g": NaN}', None),  # a float: the type is right, validate() refuses the value
+    ('{"a": ' * 40 + '1' + '}' * 40, "nested more than 32 levels deep"),
+    ('\udcff', "not valid JSON"),
 ])
 def test_bad_preset_files_are_refused(tmp_path, text, message):
     path = tmp_path / "p.json"
-    path.write_text(text)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    if message is None:
+        with pytest.raises(GanbenchError, match="lr-g must be positive and finite, got nan"):
+            ganbench.api.resolve(str(path))
+        return
     with pytest.raises(GanbenchError, match=message):
         read_preset(str(path))
 

@@ -8,13 +8,15 @@ Writes are atomic: temp file, fsync, os.replace, fsync of the directory; only th
 `latest` pointer move. A kill -9 at any moment leaves the previous checkpoint loadable.
 
 Corruption is detected, not trusted: the metadata records the sha256 of every tensor's name,
-dtype, shape and bytes (`tensors_sha256`), checked on every load; a truncated file fails to parse.
-Checkpoints written before the digest existed load unchecked.
+dtype, shape and bytes (`tensors_sha256`) and of the rest of the metadata (`meta_sha256`), both
+checked on every load, after every metadata field's type and range; a truncated file fails to
+parse. Checkpoints written before a digest existed load without that check.
 """
 
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +24,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save as st_save
 
+from ganbench import validation
 from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write
 
@@ -32,6 +35,7 @@ LATEST = "latest"
 MOMENTS = ("exp_avg", "exp_avg_sq")
 UNHASHED_FIELDS = ("notes", "init")
 FIELDS_ADDED_AFTER_V1 = ("sn_eps", "no_affine", "prelude", "num_classes")  # see legacy_spec_hash
+STEP_FILE = re.compile(r"step_[0-9]{7,}\.safetensors")
 EMA = "G_ema"  # G's moving average, when the run keeps one: the same names and shapes as G
 
 
@@ -126,6 +130,8 @@ def _take(tensors: dict, name: str, shape) -> np.ndarray:
     if name not in tensors:
         raise GanbenchError(f"incompatible checkpoint: tensor {name} is missing")
     value = tensors[name]
+    if value.dtype != np.float32:
+        raise GanbenchError(f"incompatible checkpoint: {name} is {value.dtype}, not float32")
     if tuple(value.shape) != tuple(shape):
         raise GanbenchError(f"incompatible checkpoint: {name} has shape {tuple(value.shape)}, model needs {tuple(shape)}")
     return value
@@ -153,6 +159,7 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
         meta["loss_scales"] = state["loss_scales"]
     tensors = flatten_state(state)
     meta["tensors_sha256"] = tensors_digest(tensors)
+    meta = with_digest(meta)
     path = checkpoint_path(run_dir, step)
     atomic_write(path, st_save(tensors, metadata={"ganbench": json.dumps(meta)}))
     atomic_write(path.parent / LATEST, (path.name + "\n").encode())
@@ -170,7 +177,7 @@ def resolve(path) -> Path:
         folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
         pointer = folder / LATEST
         if pointer.is_file():
-            path = folder / pointer.read_text().strip()
+            path = folder / read_pointer(pointer)
         elif steps := sorted(folder.glob("step_*.safetensors")):
             path = steps[-1]
         else:
@@ -180,7 +187,19 @@ def resolve(path) -> Path:
     return path
 
 
+def read_pointer(pointer: Path) -> str:
+    """The file name `latest` holds: a step file's name in its folder, nothing else."""
+    try:
+        name = pointer.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if not STEP_FILE.fullmatch(name):
+        raise GanbenchError(f"{pointer}: damaged pointer (expected the name of a step_*.safetensors file)")
+    return name
+
+
 def read_metadata(path: Path) -> dict:
+    """The checkpoint's metadata, each field's type and range checked (check_metadata)."""
     try:
         with safe_open(str(path), framework="numpy") as f:
             raw = (f.metadata() or {}).get("ganbench")
@@ -188,16 +207,79 @@ def read_metadata(path: Path) -> dict:
         raise GanbenchError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0]})") from None
     if raw is None:
         raise GanbenchError(f"{path}: not a ganbench checkpoint (no ganbench metadata)")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError:
-        raise GanbenchError(f"{path}: corrupt checkpoint metadata") from None
+    meta = validation.json_object(validation.parse_json(raw, f"{path}: metadata"), path, "the metadata")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise GanbenchError(
-            f"{path}: incompatible checkpoint format {meta.get('format')!r} v{meta.get('version')} "
-            f"(this ganbench reads {FORMAT} v{VERSION})"
+            f"{path}: incompatible checkpoint format {validation.short(meta.get('format'))} "
+            f"v{validation.short(meta.get('version'))} (this ganbench reads {FORMAT} v{VERSION})"
         )
+    check_metadata(meta, path)
     return meta
+
+
+def check_metadata(meta: dict, path) -> None:
+    """Refuse metadata whose fields have the wrong type or range, or whose digest does not match."""
+    if "meta_sha256" in meta:
+        validation.string(meta["meta_sha256"], path, "meta_sha256", validation.SHA256)
+        if metadata_digest(meta) != meta["meta_sha256"]:
+            raise GanbenchError(f"{path}: corrupt checkpoint (its metadata does not match the sha256 recorded when "
+                                "it was written)")
+    validation.integer(meta.get("step"), path, "the step")
+    validation.json_object(meta.get("config"), path, "the config")
+    for field in ("arch", "spec_hash"):
+        validation.string(meta.get(field), path, field)
+    shape = meta.get("image_shape")
+    if not (isinstance(shape, list) and len(shape) == 3):
+        raise GanbenchError(f"{path}: image_shape must be a list [H, W, C], got {validation.short(shape)}")
+    for size in shape:
+        validation.integer(size, path, "each image_shape size", 1, 4096)
+    opt_steps = validation.json_object(meta.get("opt_steps", {}), path, "opt_steps")
+    for key, count in opt_steps.items():
+        if key not in ("G", "D"):
+            raise GanbenchError(f"{path}: opt_steps names an unknown network {validation.short(key)}")
+        validation.integer(count, path, f"opt_steps.{key}")
+    for field in ("layout", "tensors_sha256"):
+        if field in meta:
+            validation.string(meta[field], path, field, validation.SHA256 if field == "tensors_sha256" else None)
+    validation.json_object(meta.get("writer", {}), path, "writer")
+    check_loss_scales(meta.get("loss_scales", {}), path)
+
+
+def check_loss_scales(scales, path) -> None:
+    """{"G"|"D": {"scale": positive finite, "tracker": int, "skipped": int}}, as fp16 runs save them."""
+    for key, fields in validation.json_object(scales, path, "loss_scales").items():
+        if key not in ("G", "D"):
+            raise GanbenchError(f"{path}: loss_scales names an unknown network {validation.short(key)}")
+        fields = validation.json_object(fields, path, f"loss_scales.{key}")
+        if set(fields) != {"scale", "tracker", "skipped"}:
+            raise GanbenchError(f"{path}: loss_scales.{key} must hold scale, tracker and skipped")
+        if not validation.number(fields["scale"], path, f"loss_scales.{key}.scale") > 0:
+            raise GanbenchError(f"{path}: loss_scales.{key}.scale must be positive")
+        for name in ("tracker", "skipped"):
+            validation.integer(fields[name], path, f"loss_scales.{key}.{name}")
+
+
+def metadata_digest(meta: dict) -> str:
+    """sha256 of the metadata's canonical JSON, less the digest itself."""
+    fields = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def with_digest(meta: dict) -> dict:
+    """The metadata with its meta_sha256 (re)computed: what save writes."""
+    return {**meta, "meta_sha256": metadata_digest(meta)}
+
+
+def spec_from(meta: dict, path, spec_for):
+    """The spec the metadata describes; a config that does not validate is the file's fault."""
+    try:
+        spec = spec_for(meta)
+    except GanbenchError as exc:
+        raise GanbenchError(f"{path}: bad config in the metadata: {exc}") from None
+    if meta["arch"] != spec.arch or meta["image_shape"] != list(spec.image_shape):
+        raise GanbenchError(f"{path}: the metadata's arch and image_shape ({validation.short(meta['arch'])}, "
+                            f"{meta['image_shape']}) are not those of its config ({spec.arch}, {list(spec.image_shape)})")
+    return spec
 
 
 class Loaded(NamedTuple):
@@ -222,7 +304,7 @@ def load(path, spec_for=None) -> Loaded:
     if "tensors_sha256" in meta and tensors_digest(tensors) != meta["tensors_sha256"]:
         raise GanbenchError(f"{path}: corrupt checkpoint (its tensors do not match the sha256 recorded when it was "
                             "written)")
-    spec = spec_for(meta)
+    spec = spec_from(meta, path, spec_for)
     if meta.get("spec_hash") not in (spec_hash(spec), legacy_spec_hash(spec)):
         raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
     state = unflatten_state(tensors, meta.get("opt_steps", {}), spec)

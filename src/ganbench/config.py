@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
 from ganbench.precision import PRECISIONS
+from ganbench.validation import MAX_INT, short, type_name
 
 LOSSES = {
     "ns": "non-saturating: D softplus(-D(x)) + softplus(D(G(z))), G softplus(-D(G(z)))",
@@ -133,6 +134,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
+        if not isinstance(data, dict):
+            raise GanbenchError(f"a config must be a JSON object of fields, got {type_name(data)}")
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
@@ -140,10 +143,12 @@ class TrainConfig:
         values = {}
         for name, value in data.items():
             kind = type(getattr(cls, name))
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            if kind is float and type(value) is int and abs(value) <= 2**53:
                 value = float(value)
             if type(value) is not kind:
-                raise GanbenchError(f"config key {name!r} must be {kind.__name__}, got {value!r}")
+                raise GanbenchError(f"config key {name!r} must be {kind.__name__}, got {short(value)}")
+            if kind is int and abs(value) > MAX_INT:
+                raise GanbenchError(f"config key {name!r} is out of range, got {short(value)}")
             values[name] = value
         return cls(**values)
 

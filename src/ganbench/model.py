@@ -17,5 +17,5 @@ def spec_for_config(config: TrainConfig):
 
 
 def spec_from_metadata(meta: dict):
-    """The spec of a checkpoint, from the resolved config in its metadata."""
-    return spec_for_config(TrainConfig.from_dict(meta["config"]))
+    """The spec of a checkpoint, from the resolved config in its metadata (validated first)."""
+    return spec_for_config(TrainConfig.from_dict(meta["config"]).validate())

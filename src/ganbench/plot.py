@@ -1,14 +1,13 @@
 """`ganbench plot`: the logged curves of several runs in one figure, one line per run."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ganbench import figures
 from ganbench.errors import GanbenchError
-from ganbench.training.logger import LOG_FILE, parse_record
-from ganbench.training.loop import CONFIG_FILE
+from ganbench.training.logger import LOG_FILE, read_log
+from ganbench.training.loop import CONFIG_FILE, saved_config
 
 BOOKKEEPING = ("step", "time", "elapsed_s")
 X_AXES = {"steps": "step", "seconds": "elapsed_s"}
@@ -16,18 +15,17 @@ UNSMOOTHED = ("img_per_s",)  # besides every eval/<metric>: losses are smoothed,
 
 
 def read_run(run_dir) -> tuple[dict, list]:
-    """(config dict, log records) of a run directory; one clear error when it is not a run."""
+    """(config dict, log records) of a run directory; one clear error when it is not a run, or
+    when its log or config.json is damaged."""
     run_dir = Path(run_dir)
     log = run_dir / LOG_FILE
     if not log.is_file():
         raise GanbenchError(f"{run_dir}: not a run directory (no {LOG_FILE})")
-    records = [r for r in map(parse_record, log.read_text().splitlines()) if r is not None]
+    records = read_log(log)
     if not records:
         raise GanbenchError(f"{log}: no log records yet")
-    try:
-        config = json.loads((run_dir / CONFIG_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        config = {}
+    config_file = run_dir / CONFIG_FILE
+    config = saved_config(run_dir).to_dict() if config_file.exists() else {}
     return config, records
 
 

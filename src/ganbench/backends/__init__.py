@@ -8,6 +8,7 @@ step.py holds `GAN`, which trains, samples and exports its state in the canonica
 """
 
 import importlib
+import importlib.util
 
 from ganbench.errors import GanbenchError
 

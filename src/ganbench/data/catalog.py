@@ -193,6 +193,11 @@ def read_split(dataset, root: Path, split: str, fit=None) -> tuple[np.ndarray, n
     images, labels = arrays["images"], arrays["labels"]
     if len(images) != len(labels):
         raise GanbenchError(f"{dataset.name} {split}: {len(images)} images but {len(labels)} labels")
+    if images.shape[1:] != dataset.image_shape[:2] or not len(images):
+        raise GanbenchError(f"{dataset.name} {split}: images of {dataset.image_shape[0]}x{dataset.image_shape[1]} "
+                            f"expected, the file holds {'x'.join(map(str, images.shape))}")
+    if labels.max() >= dataset.num_classes:
+        raise GanbenchError(f"{dataset.name} {split}: label {labels.max()} out of range 0..{dataset.num_classes - 1}")
     images = images[..., None].copy()
     return (fit(images) if fit else images), labels.astype(np.int64)
 

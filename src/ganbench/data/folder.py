@@ -9,6 +9,7 @@ from ganbench.errors import GanbenchError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+MAX_PIXELS = 4096 * 4096  # per image: a forged header is refused before Pillow allocates its pixels
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -21,14 +22,22 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def open_image(path: Path):
-    from PIL import Image, UnidentifiedImageError
+    """The decoded image; a file Pillow cannot decode, or one whose header claims more than
+    MAX_PIXELS (checked before the pixels are allocated), is one error naming it."""
+    from PIL import Image
 
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise GanbenchError(f"{path}: {image.width}x{image.height} pixels is more than ganbench reads "
+                                    f"({MAX_PIXELS} at most)")
             image.load()
             return image
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise GanbenchError(f"{path}: unreadable image ({str(exc).splitlines()[0]})") from None
+    except GanbenchError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GanbenchError(f"{path}: unreadable image ({reason})") from None
 
 
 def square_resize(image, size: int, mode: str) -> np.ndarray:

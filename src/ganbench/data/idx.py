@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -38,7 +39,7 @@ def parse_idx(payload: bytes, path: Path, magic: int) -> np.ndarray:
     if found != magic:
         raise GanbenchError(f"{path}: bad magic number 0x{found:08x}, expected 0x{magic:08x}")
     dims = struct.unpack(f">{ndim}I", payload[4:header])
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # Python ints: a forged size cannot overflow
     if len(payload) != expected:
         raise GanbenchError(
             f"{path}: wrong size, {len(payload)} bytes where dims {dims} need {expected}"

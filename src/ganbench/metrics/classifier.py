@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ganbench import data
+from ganbench import data, validation
+from ganbench.checkpoint import tensors_digest
 from ganbench.data.catalog import cache_dir
 from ganbench.fileio import atomic_write
 from ganbench.errors import GanbenchError
@@ -135,6 +136,7 @@ def train_classifier(dataset: str, data_dir=None, seed: int = 0, epochs: int | N
         "train_seconds": round(time.perf_counter() - start_time, 1),
         "torch": torch.__version__,
     }
+    meta["tensors_sha256"] = tensors_digest({k: v.numpy() for k, v in tensors.items()})
     blob = save(tensors, metadata={"ganbench": json.dumps(meta)})
     meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     atomic_write(path, blob)
@@ -166,24 +168,37 @@ def fit(net, x_all, y_all, epochs: int, seed: int, progress: bool, dataset: str)
 
 
 def load_classifier(dataset: str) -> Classifier:
-    from safetensors import SafetensorError
-    from safetensors.torch import load
+    """The dataset's classifier from the cache, every tensor checked against its recorded sha256
+    and the network's names, dtypes and shapes before torch sees it."""
+    import torch
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load
 
     path = classifier_path(dataset)
     if not path.is_file():
         raise GanbenchError(f"no {dataset} classifier at {path}: train it with `ganbench classifier train --dataset {dataset}`")
-    blob = path.read_bytes()
+    retrain = f"retrain it with `ganbench classifier train --dataset {dataset}`"
     try:
+        blob = path.read_bytes()
         tensors = load(blob)
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads(f.metadata()["ganbench"])
-    except (SafetensorError, KeyError, ValueError) as exc:
-        raise GanbenchError(f"{path}: unreadable classifier ({exc}); retrain it with `ganbench classifier train`") from None
-    if meta.get("arch") != ARCH_VERSION:
-        raise GanbenchError(f"{path}: classifier {meta.get('arch')!r} is outdated; retrain it with `ganbench classifier train`")
-    net = build_net(tensors["features.0.weight"].shape[1])
-    net.load_state_dict(tensors)
+        with safe_open(str(path), framework="numpy") as f:
+            raw = (f.metadata() or {}).get("ganbench")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise GanbenchError(f"{path}: unreadable classifier ({str(exc).splitlines()[0]}); {retrain}") from None
+    meta = validation.json_object(validation.parse_json(raw or "null", f"{path}: metadata"), path, "the metadata")
+    if meta.get("arch") != ARCH_VERSION or "tensors_sha256" not in meta:
+        raise GanbenchError(f"{path}: classifier {validation.short(meta.get('arch'))} is outdated; {retrain}")
+    if meta.get("dataset") != dataset:
+        raise GanbenchError(f"{path}: not the {dataset} classifier (its metadata names {validation.short(meta.get('dataset'))})")
+    validation.number(meta.get("test_accuracy"), path, "test_accuracy")
+    if tensors_digest(tensors) != meta["tensors_sha256"]:
+        raise GanbenchError(f"{path}: corrupt classifier (its tensors do not match the sha256 recorded when it was "
+                            f"trained); {retrain}")
+    net = build_net(3 if tensors.get("features.0.weight", np.empty((0, 1))).shape[1:2] == (3,) else 1)
+    expected = {name: (tuple(value.shape), str(value.dtype).removeprefix("torch.")) for name, value in net.state_dict().items()}
+    found = {name: (value.shape, str(value.dtype)) for name, value in tensors.items()}
+    if found != expected:
+        raise GanbenchError(f"{path}: its tensors are not those of the classifier network {ARCH_VERSION}; {retrain}")
+    net.load_state_dict({name: torch.from_numpy(value.copy()) for name, value in tensors.items()})
     meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     return Classifier(net, meta)

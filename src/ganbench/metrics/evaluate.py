@@ -4,6 +4,7 @@ Generated images reach the classifier through ganbench.images.to_uint8, the same
 for both backends, so a backend can never be measured on different pixels than it would save.
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -149,36 +150,55 @@ def load_images(path) -> np.ndarray:
     """uint8 NHWC from an .npz (key 'images', or its only array) or a folder of PNG/JPEG files."""
     path = Path(path)
     if path.suffix == ".npz" and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                key = "images" if "images" in keys else (keys[0] if len(keys) == 1 else None)
-                if key is None:
-                    raise GanbenchError(f"{path}: expected an 'images' array, found {', '.join(keys)}")
-                images = archive[key]
-        except (ValueError, OSError) as exc:
-            raise GanbenchError(f"{path}: unreadable .npz ({exc})") from None
-        if images.dtype != np.uint8 or images.ndim not in (3, 4):
-            raise GanbenchError(f"{path}: images must be uint8 [N, H, W, C] (or [N, H, W]), got {images.dtype} "
-                                f"{images.shape}")
+        images = read_npz_images(path)
         return images[..., None] if images.ndim == 3 else images
     if path.is_dir():
-        from PIL import Image, UnidentifiedImageError
+        from ganbench.data.folder import open_image
 
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg") and p.is_file())
         if not files:
             raise GanbenchError(f"{path}: no .png or .jpg images")
-        images = []
-        for f in files:
-            try:
-                array = np.asarray(Image.open(f))
-            except (UnidentifiedImageError, OSError):
-                raise GanbenchError(f"{f}: unreadable image") from None
-            images.append(array[..., None] if array.ndim == 2 else array)
-        if len({a.shape for a in images}) != 1:
-            raise GanbenchError(f"{path}: images have different sizes")
+        images = [np.asarray(open_image(f)) for f in files]
+        images = [a[..., None] if a.ndim == 2 else a for a in images]
+        if len({a.shape for a in images}) != 1 or {a.dtype for a in images} != {np.dtype(np.uint8)}:
+            raise GanbenchError(f"{path}: images have different sizes or are not 8-bit")
         return np.stack(images)
     raise GanbenchError(f"{path}: not an .npz file or a folder of images")
+
+
+NPZ_MAX_RATIO = 1100  # deflate expands at most ~1032x: a member claiming more is forged
+
+
+def read_npz_images(path: Path) -> np.ndarray:
+    """The uint8 [N, H, W(, C)] array of an .npz, its header (dtype, shape) checked against the
+    member's size before its data is read: a forged shape is refused without allocating it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+            key = "images" if "images" in members else (next(iter(members)) if len(members) == 1 else None)
+            if key is None:
+                raise GanbenchError(f"{path}: expected an 'images' array, found {', '.join(members) or 'none'}")
+            info = members[key]
+            if info.file_size > NPZ_MAX_RATIO * info.compress_size + 4096:
+                raise GanbenchError(f"{path}: member {key} claims {info.file_size} bytes from {info.compress_size}")
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran_order, dtype = header(f, max_header_size=10000)
+                if dtype != np.uint8 or len(shape) not in (3, 4):
+                    raise GanbenchError(f"{path}: images must be uint8 [N, H, W, C] (or [N, H, W]), got {dtype} {shape}")
+                count = math.prod(shape)
+                if f.tell() + count != info.file_size:
+                    raise GanbenchError(f"{path}: {key} claims shape {shape}, but holds {info.file_size - f.tell()} bytes")
+                payload = f.read(count)
+    except GanbenchError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        raise GanbenchError(f"{path}: unreadable .npz ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    images = np.frombuffer(payload, np.uint8).reshape(shape[::-1] if fortran_order else shape)
+    return np.ascontiguousarray(images.T if fortran_order else images)
 
 
 def write_result(result: dict, path) -> None:

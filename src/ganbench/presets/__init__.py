@@ -2,10 +2,10 @@
 A key starting with "_" is a comment. `--preset NAME` reads presets/NAME.json (hyphens in NAME
 read as underscores: dcgan-tf-tutorial is dcgan_tf_tutorial); a path works too."""
 
-import json
 from importlib import resources
 from pathlib import Path
 
+from ganbench import validation
 from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 
@@ -20,19 +20,18 @@ def read_preset(name: str) -> dict:
     if path.suffix == ".json":
         if not path.is_file():
             raise GanbenchError(f"preset file {path} not found")
-        text = path.read_text()
+        fields = validation.read_json(path, "preset")
     elif name.replace("-", "_") in preset_names():
         text = resources.files(__package__).joinpath(f"{name.replace('-', '_')}.json").read_text()
+        fields = validation.parse_json(text, f"preset {name}")
     else:
         raise GanbenchError(f"unknown preset {name!r} (choose from {', '.join(preset_names())}, or give a .json file)")
-    try:
-        fields = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GanbenchError(f"preset {name}: invalid JSON ({exc})") from None
-    if not isinstance(fields, dict):
-        raise GanbenchError(f"preset {name}: expected a JSON object")
+    validation.json_object(fields, f"preset {name}", "a preset")
     fields = {k: v for k, v in fields.items() if not k.startswith("_")}
-    TrainConfig.from_dict(fields)  # unknown keys and wrong types fail here, naming the key
+    try:
+        TrainConfig.from_dict(fields)  # unknown keys and wrong types fail here, naming the key
+    except GanbenchError as exc:
+        raise GanbenchError(f"preset {name}: {exc}") from None
     return fields
 
 

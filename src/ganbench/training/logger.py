@@ -4,6 +4,8 @@ import json
 import time
 from pathlib import Path
 
+from ganbench import validation
+from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write, naming_errors
 
 LOG_FILE = "log.jsonl"
@@ -15,19 +17,36 @@ def truncate_log(path: Path, last_step: int) -> float:
     Returns the training seconds already logged (the last record's elapsed_s), or 0."""
     if not path.is_file():
         return 0.0
-    kept = [record for record in map(parse_record, path.read_text().splitlines())
-            if record is not None and record["step"] <= last_step]
+    kept = [record for record in read_log(path) if record["step"] <= last_step]
     atomic_write(path, "".join(json.dumps(record) + "\n" for record in kept).encode())
     return max((record.get("elapsed_s", 0.0) for record in kept), default=0.0)
 
 
-def parse_record(line: str) -> dict | None:
-    """A log line's record; None for a line torn by a crash or a full disk mid-write."""
+def read_log(path: Path) -> list:
+    """The records of a log.jsonl, each {"step": int >= 0, name: number, ...}. A line that is not
+    JSON (torn by a crash or a full disk mid-write) is skipped; a JSON line that is not such a
+    record, or a file that is not UTF-8 text, is refused naming the line."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise GanbenchError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise GanbenchError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # torn
+        where = f"{path}, line {number}"
+        validation.json_object(record, where, "a record")
+        validation.integer(record.get("step"), where, "step")
+        for name, value in record.items():
+            if type(value) not in (int, float):  # NaN and inf are numbers too: a diverged step's losses
+                raise GanbenchError(f"{where}: {validation.short(name)} must be a number, got "
+                                    f"{validation.type_name(value)}")
+        records.append(record)
+    return records
 
 
 class RunLogger:

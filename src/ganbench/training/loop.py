@@ -6,7 +6,6 @@ noise keyed on (seed, s): resuming from a checkpoint needs nothing but its step.
 
 import contextlib
 import dataclasses
-import json
 import math
 import platform
 import signal
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ganbench import checkpoint, data
+from ganbench import checkpoint, data, validation
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.distributed import check_divides, current_world, shard_inputs
@@ -74,13 +73,15 @@ def check_same_recipe(saved: TrainConfig, config: TrainConfig, run_dir: Path) ->
 
 
 def saved_config(run_dir: Path) -> TrainConfig:
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
+    """The run's config.json, type- and range-checked."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
         raise GanbenchError(f"cannot resume: {path} not found")
+    fields = validation.read_json(path, "run's config")
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text()))
-    except json.JSONDecodeError:
-        raise GanbenchError(f"cannot resume: {path} is not valid JSON") from None
+        return TrainConfig.from_dict(fields).validate()
+    except GanbenchError as exc:
+        raise GanbenchError(f"{path}: {exc}") from None
 
 
 def writer_info(backend) -> dict:
