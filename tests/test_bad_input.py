@@ -42,6 +42,7 @@ def ws(tmp_path_factory, data_dir):
     (root / "cache" / "classifiers").mkdir(parents=True)
     (root / "cache" / "classifiers" / "mnist.safetensors").write_bytes(b"\x08\x00\x00\x00not safetensors")
     np.savez(root / "good.npz", images=np.zeros((4, 28, 28, 1), np.uint8))
+    write_hostile_run_files(root, checkpoint)
     fashion = root / "bad_fashion" / "fashion-mnist"
     fashion.mkdir(parents=True)
     header = gzip.compress(b"\x00\x00\x08\x03" + (60000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(784))
@@ -49,6 +50,57 @@ def ws(tmp_path_factory, data_dir):
                  "t10k-labels-idx1-ubyte.gz"):
         (fashion / name).write_bytes(header[: len(header) // 2])  # a download cut short
     return root
+
+
+HOSTILE_METADATA = {  # file name: metadata fields replaced (the digest dropped, as older checkpoints have none)
+    "config_null": {"config": None}, "config_number": {"config": 3}, "config_list": {"config": [1]},
+    "config_nan_lr": {"config": {**TrainConfig().to_dict(), "lr_g": float("nan")}},
+    "opt_steps_number": {"opt_steps": 5}, "step_string": {"step": "x"}, "step_negative": {"step": -1},
+    "arch_number": {"arch": 1}, "layout_list": {"layout": []}, "image_shape_short": {"image_shape": [1, 2]},
+    "loss_scales_list": {"loss_scales": [1]}, "meta_sha256_number": {"meta_sha256": 7},
+}
+
+
+def write_hostile_run_files(root, checkpoint):
+    """Checkpoints with damaged metadata, a run with a damaged config.json, log.jsonl or pointer,
+    a forged npz header and IDX dims, a classifier whose metadata names no digest."""
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(checkpoint), framework="numpy") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads(f.metadata()["ganbench"])
+    del meta["meta_sha256"]
+    for name, fields in HOSTILE_METADATA.items():
+        save_file(tensors, str(root / f"{name}.safetensors"), metadata={"ganbench": json.dumps({**meta, **fields})})
+    save_file(tensors, str(root / "signed_nested.safetensors"),
+              metadata={"ganbench": json.dumps(meta)[:-1] + ', "writer": ' + "[" * 40 + "]" * 40 + "}"})
+    for name, damage in {"bad_config": ("config.json", b'{"steps": null}'),
+                         "binary_config": ("config.json", b"\xff\xfe{"),
+                         "bad_log": ("log.jsonl", b'{"step": 1, "d_loss": "high"}\n'),
+                         "bad_pointer": ("checkpoints/latest", b"\x00\xff../../etc/passwd")}.items():
+        shutil.copytree(root / "run", root / name)
+        (root / name / damage[0]).write_bytes(damage[1])
+    header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (1099511627776, 28, 28, 1), }"
+    header += b" " * (-(len(header) + 11) % 64) + b"\n"
+    import zipfile
+
+    with zipfile.ZipFile(root / "forged_shape.npz", "w") as archive:
+        archive.writestr("images.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(784))
+    forged_mnist = root / "forged_mnist" / "mnist"
+    forged_mnist.mkdir(parents=True)
+    (forged_mnist / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03" + b"\xff\xff\xff\xff" * 3 + bytes(784))
+    cifar = root / "bad_labels" / "cifar10" / "cifar-10-batches-bin"
+    cifar.mkdir(parents=True)
+    for i in range(1, 6):
+        (cifar / f"data_batch_{i}.bin").write_bytes(bytes([200]) + bytes(3072))
+    (root / "weights.pth").write_bytes(b"PK\x03\x04 not the Inception weights")
+    (root / "old_cache" / "classifiers").mkdir(parents=True)
+    from safetensors.numpy import save
+
+    (root / "old_cache" / "classifiers" / "mnist.safetensors").write_bytes(
+        save({"w": np.zeros(2, np.float32)}, metadata={"ganbench": json.dumps({"arch": ["x"], "dataset": None})}))
 
 
 def tree(root):
@@ -109,6 +161,28 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "unknown dataset to download": ("data download imagenet --data-dir {ws}/dl", "imagenet"),
     "inception weights to a data dir": ("data download inception --data-dir {ws}/dl", "not --data-dir"),
     "download with the classifier": ("eval --images {ws}/good.npz --dataset mnist --download", "inception features"),
+    # hostile files: damaged metadata, config.json, log.jsonl, pointers, forged shapes
+    **{f"checkpoint metadata {name}": (f"sample --checkpoint {{ws}}/{name}.safetensors --out {{ws}}/s.png",
+                                       f"{name}.safetensors: ") for name in HOSTILE_METADATA},
+    "checkpoint metadata nested 40 deep": ("sample --checkpoint {ws}/signed_nested.safetensors --out {ws}/s.png",
+                                           "nested more than 32 levels deep"),
+    "eval of a checkpoint with a null config": ("eval --checkpoint {ws}/config_null.safetensors --n 4",
+                                                "the config must be a JSON object, got null"),
+    "resume with a damaged config.json": ("train --resume --out {ws}/bad_config --steps 3",
+                                          "config.json: config key 'steps' must be int, got None"),
+    "resume with a binary config.json": ("train --resume --out {ws}/binary_config --steps 3", "not valid JSON"),
+    "plot a run with a damaged config.json": ("plot {ws}/bad_config --out {ws}/p.png", "config.json"),
+    "plot a damaged log.jsonl": ("plot {ws}/bad_log --out {ws}/p.png", "log.jsonl, line 1: 'd_loss' must be a number"),
+    "sample a run with a damaged pointer": ("sample --checkpoint {ws}/bad_pointer --out {ws}/s.png", "damaged pointer"),
+    "npz with a forged shape": ("eval --images {ws}/forged_shape.npz --dataset mnist", "claims shape (1099511627776"),
+    "IDX with forged dims": ("train --data-dir {ws}/forged_mnist --out {ws}/o",
+                             "where dims (4294967295, 4294967295, 4294967295) need"),
+    "CIFAR-10 label out of range": ("train --dataset cifar10 --data-dir {ws}/bad_labels --no-download --out {ws}/o",
+                                    "label 200 out of range"),
+    "inception weights that are not": ("eval --images {ws}/good.npz --dataset mnist --features inception "
+                                       "--inception-weights {ws}/weights.pth --n 4", "does not match"),
+    "classifier whose metadata is of the wrong types": ("eval --images {ws}/good.npz --dataset mnist --n 4",
+                                                        "is outdated; retrain it"),
     # plot
     "plot a folder that is no run": ("plot {ws}/empty_dir --out {ws}/p.png", "not a run directory"),
     "plot an unknown metric": ("plot {ws}/run --metrics eval/fid --out {ws}/p.png", "unknown metric 'eval/fid'"),
@@ -122,7 +196,8 @@ def test_bad_input_is_refused_with_one_line_and_nothing_changed(ws, capsys, data
     monkeypatch.setenv("GANBENCH_DATA", str(data_dir))
     # never the user's cache: the workspace's corrupt classifier, or a cache that does not exist
     # (and must not be made), so the bad-image cases meet no classifier and are named first
-    monkeypatch.setenv("GANBENCH_CACHE", str(ws / ("cache" if "classifier file" in name else "no_cache")))
+    cache = "cache" if "classifier file" in name else "old_cache" if "wrong types" in name else "no_cache"
+    monkeypatch.setenv("GANBENCH_CACHE", str(ws / cache))
     argv, fragment = CASES[name]
     before = tree(ws)
     try:

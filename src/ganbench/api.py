@@ -43,7 +43,12 @@ def resolve(config=None, out=None, resume: bool = False, **fields) -> tuple[Trai
             base = base.replace(mode="default")  # the other backend's own default, not this one's mode
     else:
         base = config if isinstance(config, TrainConfig) else apply_preset(TrainConfig(), config) if config else TrainConfig()
-    resolved = changed(base, fields).validate()
+    try:
+        resolved = changed(base, fields).validate()
+    except GanbenchError as exc:
+        if isinstance(config, str):  # the bad value may be the preset's: name the file
+            raise GanbenchError(f"{exc} (the config of preset {config} and the fields given)") from None
+        raise
     return resolved, Path(out) if out else default_run_dir(resolved)
 
 

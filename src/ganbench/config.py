@@ -78,7 +78,7 @@ class TrainConfig:
         for field, known in (("model", ARCHS), ("dataset", {**DATASETS, FOLDER: None}), ("backend", BACKENDS)):
             value = getattr(self, field)
             if value not in known:
-                raise GanbenchError(f"unknown {field} {value!r} (choose from {', '.join(known)})")
+                raise GanbenchError(f"unknown {field} {short(value)} (choose from {', '.join(known)})")
         for field in ("steps", "batch_size", "n_dis", "nproc", "devices", "sample_every", "checkpoint_every",
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
@@ -89,28 +89,28 @@ class TrainConfig:
         if self.channels not in (0, 1, 3):
             raise GanbenchError(f"channels must be 1 or 3, got {self.channels}")
         if self.loss not in LOSSES:
-            raise GanbenchError(f"unknown loss {self.loss!r} (choose from {', '.join(LOSSES)})")
+            raise GanbenchError(f"unknown loss {short(self.loss)} (choose from {', '.join(LOSSES)})")
         if self.update not in UPDATES:
-            raise GanbenchError(f"unknown update {self.update!r} (choose from {', '.join(UPDATES)})")
+            raise GanbenchError(f"unknown update {short(self.update)} (choose from {', '.join(UPDATES)})")
         if self.update == "simultaneous" and (self.n_dis != 1 or self.batch_size_g or self.loss == "wgan-gp"):
             raise GanbenchError("update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other than wgan-gp")
         if self.eps_form not in EPS_FORMS:
-            raise GanbenchError(f"unknown adam-eps-form {self.eps_form!r} (choose from {', '.join(EPS_FORMS)})")
+            raise GanbenchError(f"unknown adam-eps-form {short(self.eps_form)} (choose from {', '.join(EPS_FORMS)})")
         if self.precision not in PRECISIONS:
-            raise GanbenchError(f"unknown precision {self.precision!r} (choose from {', '.join(PRECISIONS)})")
+            raise GanbenchError(f"unknown precision {short(self.precision)} (choose from {', '.join(PRECISIONS)})")
         if self.devices > 1 and self.backend != "tf":
             raise GanbenchError("devices: the torch backend runs one device per process (use --nproc)")
         if self.lr_decay not in LR_DECAYS:
-            raise GanbenchError(f"unknown lr-decay {self.lr_decay!r} (choose from {', '.join(LR_DECAYS)})")
+            raise GanbenchError(f"unknown lr-decay {short(self.lr_decay)} (choose from {', '.join(LR_DECAYS)})")
         if self.image_size:
             check_size(self.model, self.image_size)
         if self.model in CONDITIONAL and self.dataset not in LABELLED:
-            raise GanbenchError(f"{self.model} is class-conditional and needs labels: dataset {self.dataset!r} has "
+            raise GanbenchError(f"{self.model} is class-conditional and needs labels: dataset {short(self.dataset)} has "
                                 f"none (choose from {', '.join(LABELLED)})")
         if (self.dataset == FOLDER) != bool(self.image_dir):
             raise GanbenchError("dataset 'folder' needs --image-dir, and --image-dir needs dataset 'folder'")
         if self.mode not in MODES:
-            raise GanbenchError(f"unknown mode {self.mode!r} (choose from {', '.join(MODES)})")
+            raise GanbenchError(f"unknown mode {short(self.mode)} (choose from {', '.join(MODES)})")
         if self.seed < 0:
             raise GanbenchError(f"seed must be 0 or positive, got {self.seed}")
         if self.eval_every < 0:
@@ -139,7 +139,9 @@ class TrainConfig:
         fields = {f.name: f.type for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:
-            raise GanbenchError(f"unknown config key(s): {', '.join(unknown)}")
+            named = [key if len(key) <= 40 else key[:37] + "..." for key in unknown[:5]]
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise GanbenchError(f"unknown config key(s): {', '.join(named)}{more}")
         values = {}
         for name, value in data.items():
             kind = type(getattr(cls, name))

@@ -173,6 +173,7 @@ def read_npz_images(path: Path) -> np.ndarray:
     """The uint8 [N, H, W(, C)] array of an .npz, its header (dtype, shape) checked against the
     member's size before its data is read: a forged shape is refused without allocating it."""
     import zipfile
+    import zlib
 
     try:
         with zipfile.ZipFile(path) as archive:
@@ -195,7 +196,7 @@ def read_npz_images(path: Path) -> np.ndarray:
                 payload = f.read(count)
     except GanbenchError:
         raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise GanbenchError(f"{path}: unreadable .npz ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     images = np.frombuffer(payload, np.uint8).reshape(shape[::-1] if fortran_order else shape)
     return np.ascontiguousarray(images.T if fortran_order else images)
