@@ -104,6 +104,20 @@ def test_wrong_shapes_are_incompatible(tmp_path, spec, torch_state):
         checkpoint.load(path)
 
 
+def test_a_tensor_forged_to_a_scalar_fails_the_digest(tmp_path, spec, torch_state):
+    """Found by the fuzzer (seed 2026, case 9996): a (1,) tensor re-declared as a scalar () kept its
+    bytes, and the digest, which had read its shape after np.ascontiguousarray made it (1,) again."""
+    from safetensors import safe_open
+
+    path = checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
+    with safe_open(str(path), framework="numpy") as f:
+        tensors, raw = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()["ganbench"]
+    tensors["D.fc.bias"] = tensors["D.fc.bias"].reshape(())
+    save_file(tensors, str(path), metadata={"ganbench": raw})  # both digests as written
+    with pytest.raises(GanbenchError, match=r"step_0000001.safetensors: corrupt checkpoint \(its tensors do not match"):
+        checkpoint.load(path)
+
+
 def test_other_format_version_is_incompatible(tmp_path, spec, torch_state):
     path = checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
     from safetensors import safe_open

@@ -91,9 +91,9 @@ def tensors_digest(tensors: dict) -> str:
     """sha256 over the tensors in name order: each one's name, dtype, shape and bytes."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
-        value = np.ascontiguousarray(tensors[name])
+        value = tensors[name]  # its own shape: ascontiguousarray would make a scalar's () into (1,)
         digest.update(f"{name}|{value.dtype.str}|{list(value.shape)}|".encode())
-        digest.update(value.tobytes())
+        digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()
 
 
@@ -307,7 +307,10 @@ def load(path, spec_for=None) -> Loaded:
     spec = spec_from(meta, path, spec_for)
     if meta.get("spec_hash") not in (spec_hash(spec), legacy_spec_hash(spec)):
         raise GanbenchError(f"{path}: incompatible checkpoint, written for another version of {meta.get('arch')!r}")
-    state = unflatten_state(tensors, meta.get("opt_steps", {}), spec)
+    try:
+        state = unflatten_state(tensors, meta.get("opt_steps", {}), spec)
+    except GanbenchError as exc:
+        raise GanbenchError(f"{path}: {exc}") from None
     if "loss_scales" in meta:
         state["loss_scales"] = meta["loss_scales"]
     return Loaded(state, meta, path, spec)

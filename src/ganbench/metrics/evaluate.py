@@ -172,6 +172,7 @@ NPZ_MAX_RATIO = 1100  # deflate expands at most ~1032x: a member claiming more i
 def read_npz_images(path: Path) -> np.ndarray:
     """The uint8 [N, H, W(, C)] array of an .npz, its header (dtype, shape) checked against the
     member's size before its data is read: a forged shape is refused without allocating it."""
+    import tokenize
     import zipfile
     import zlib
 
@@ -193,12 +194,15 @@ def read_npz_images(path: Path) -> np.ndarray:
                 count = math.prod(shape)
                 if f.tell() + count != info.file_size:
                     raise GanbenchError(f"{path}: {key} claims shape {shape}, but holds {info.file_size - f.tell()} bytes")
-                payload = f.read(count)
+                flat = np.empty(count, np.uint8)  # the size checked above: the data read straight in
+                if f.readinto(memoryview(flat)) != count:
+                    raise GanbenchError(f"{path}: {key} ends before its {count} bytes")
     except GanbenchError:
         raise
-    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, tokenize.TokenError, SyntaxError, ValueError, OSError, EOFError,
+            NotImplementedError) as exc:  # what numpy's header parser and zipfile raise on damaged bytes
         raise GanbenchError(f"{path}: unreadable .npz ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    images = np.frombuffer(payload, np.uint8).reshape(shape[::-1] if fortran_order else shape)
+    images = flat.reshape(shape[::-1] if fortran_order else shape)
     return np.ascontiguousarray(images.T if fortran_order else images)
 
 
