@@ -129,3 +129,31 @@ def test_an_npz_header_numpy_cannot_tokenize_is_refused(tmp_path):
         archive.writestr("images.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(6))
     with pytest.raises(GanbenchError, match=r"t.npz: unreadable .npz \(\('EOF in multi-line statement'"):
         load_images(tmp_path / "t.npz")
+
+
+def test_idx_files_without_a_known_digest_are_checked_for_size_and_labels(tmp_path):
+    """Defence behind the sha256: an IDX dataset whose files have no canonical digest."""
+    import dataclasses
+
+    from ganbench.data import catalog
+
+    files = {key: dataclasses.replace(f, sha256_raw=None) for key, f in catalog.MNIST.files.items()}
+    dataset = dataclasses.replace(catalog.MNIST, files=files, extra_dirs=())
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+
+    def write(images_dims, labels):
+        (folder / "t10k-images-idx3-ubyte").write_bytes(
+            b"\x00\x00\x08\x03" + b"".join(d.to_bytes(4, "big") for d in images_dims) + bytes(int(np.prod(images_dims))))
+        (folder / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + len(labels).to_bytes(4, "big")
+                                                         + bytes(labels))
+
+    write((2, 28, 28), [3, 4])
+    assert catalog.read_split(dataset, tmp_path, "test")[1].tolist() == [3, 4]
+    for dims, labels, message in (((2, 28, 28), [3], "1 labels for the 2 images"),
+                                  ((2, 27, 28), [3, 4], "mnist images are 28x28, the file holds 2x27x28"),
+                                  ((0, 28, 28), [], "the file holds 0x28x28"),
+                                  ((2, 28, 28), [3, 10], "label 10 out of range 0..9")):
+        write(dims, labels)
+        with pytest.raises(GanbenchError, match=message):
+            catalog.read_split(dataset, tmp_path, "test")

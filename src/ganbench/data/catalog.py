@@ -183,21 +183,21 @@ def read_split(dataset, root: Path, split: str, fit=None) -> tuple[np.ndarray, n
         return dataset.read(root, split, fit)
     if split not in ("train", "test"):
         raise GanbenchError(f"unknown split {split!r} (choose from train, test)")
-    arrays = {}
+    arrays, paths = {}, {}
     for kind, magic in (("images", idx.MAGIC_IMAGES), ("labels", idx.MAGIC_LABELS)):
         file = dataset.files[(split, kind)]
-        path = find_file(dataset, root, file)
+        path = paths[kind] = find_file(dataset, root, file)
         payload = idx.read_payload(path)
         arrays[kind] = idx.parse_idx(payload, path, magic)
         idx.verify_sha256(payload, path, file.sha256_raw)
     images, labels = arrays["images"], arrays["labels"]
     if len(images) != len(labels):
-        raise GanbenchError(f"{dataset.name} {split}: {len(images)} images but {len(labels)} labels")
+        raise GanbenchError(f"{paths['labels']}: {len(labels)} labels for the {len(images)} images of {paths['images']}")
     if images.shape[1:] != dataset.image_shape[:2] or not len(images):
-        raise GanbenchError(f"{dataset.name} {split}: images of {dataset.image_shape[0]}x{dataset.image_shape[1]} "
-                            f"expected, the file holds {'x'.join(map(str, images.shape))}")
+        raise GanbenchError(f"{paths['images']}: {dataset.name} images are {dataset.image_shape[0]}x"
+                            f"{dataset.image_shape[1]}, the file holds {'x'.join(map(str, images.shape))}")
     if labels.max() >= dataset.num_classes:
-        raise GanbenchError(f"{dataset.name} {split}: label {labels.max()} out of range 0..{dataset.num_classes - 1}")
+        raise GanbenchError(f"{paths['labels']}: label {labels.max()} out of range 0..{dataset.num_classes - 1}")
     images = images[..., None].copy()
     return (fit(images) if fit else images), labels.astype(np.int64)
 
