@@ -68,20 +68,22 @@ def test_both_backends_sampled_the_same_images(run, tmp_path):
     assert np.abs(torch_images - tf_images).max() <= 1
 
 
-def test_evaluate_save_grid_and_plot_runs(run, tmp_path, quick_classifier):
+def test_evaluate_save_grid_plot_runs_and_export(run, tmp_path, quick_classifier):
     printed = fresh(f"import ganbench, numpy\n"
                     f"images = numpy.zeros((50, 28, 28, 1), numpy.uint8)\n"
                     f"result = ganbench.evaluate(images, 'mnist', metrics='fid,score')\n"
                     f"ganbench.save_grid(images[:16], 'grid.png')\n"
                     f"ganbench.plot_runs([{str(run)!r}], 'curves.png')\n"
+                    f"ganbench.export({str(run)!r}, 'torchscript', 'exported')\n"
                     f"print(sorted(result['metrics']), result['protocol']['n'])\n", tmp_path)
     assert printed.strip() == "['fid', 'score', 'score_std'] 50"
-    for figure in ("grid.png", "curves.png"):
+    assert (tmp_path / "exported" / "generator.pt").is_file()
+    for figure in ("grid.png", "curves.png", "exported/sample.png"):
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_every_cli_command(run, tmp_path, quick_classifier, data_dir):
-    """train, sample, eval, plot, data download, classifier train, bench and --help."""
+    """train, sample, eval, plot, export, data download, classifier train, bench and --help."""
     command("--help", cwd=tmp_path)
     command("train", "--steps", 1, "--batch-size", 8, "--out", tmp_path / "t", "--no-progress", cwd=tmp_path)
     command("sample", "--checkpoint", run, "--classes", "--n", 2, "--out", tmp_path / "c.png", cwd=tmp_path)
@@ -89,6 +91,8 @@ def test_every_cli_command(run, tmp_path, quick_classifier, data_dir):
                         cwd=tmp_path)
     assert "fid" in evaluated.stdout and (tmp_path / "e.json").is_file()
     command("plot", run, "--out", tmp_path / "p.png", cwd=tmp_path)
+    exported = command("export", "--checkpoint", run, "--format", "onnx", "--out", tmp_path / "x", cwd=tmp_path)
+    assert exported.stdout == f"wrote {tmp_path / 'x' / 'generator.onnx'} (model card and samples beside it)\n"
     cache = tmp_path / "cache"
     trained = subprocess.run(["ganbench", "classifier", "train", "--dataset", "mnist", "--epochs", "1",
                               "--train-images", "2000"], cwd=tmp_path, capture_output=True, text=True,

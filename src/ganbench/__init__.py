@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "train": "ganbench.api",
     "evaluate": "ganbench.api",
+    "export": "ganbench.exporter",
     "TrainConfig": "ganbench.config",
     "preset_names": "ganbench.presets",
     "load_generator": "ganbench.sampling",

@@ -383,6 +383,38 @@ def beside(origin: Path, name: str) -> Path:
     return (origin if origin.is_dir() else origin.parent) / name
 
 
+def add_export(sub) -> None:
+    from ganbench.exporter import BUILDERS, FORMATS
+
+    p = sub.add_parser(
+        "export",
+        help="write a generator file that runs without ganbench (ONNX, TorchScript, SavedModel)",
+        description="Export a checkpoint's generator (either backend's) into a new folder: the model file "
+        "(generator.onnx, generator.pt or the SavedModel folder generator/), a model card (README.md, Hugging Face "
+        "style) and sample.png. Input z float32 [N, z_dim] (and labels int64 [N] for a conditional model), N "
+        "dynamic; output uint8 [N, C, H, W], the pixels `ganbench sample` writes for the same z. Draw z from "
+        "N(0, 1); for the truncation trick redraw the elements outside [-t, t].",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="a .safetensors checkpoint, or a run directory (its latest)")
+    p.add_argument("--format", required=True, choices=list(FORMATS), help="onnx (onnxruntime; pip install "
+                   "'ganbench[export]'), torchscript (torch.jit.load) or savedmodel (tf.saved_model.load)")
+    p.add_argument("--onnx-from", default="torch", choices=list(BUILDERS), help="--format onnx: the exporter, "
+                   "torch.onnx or tf2onnx (both give the same images); default torch")
+    p.add_argument("--out", type=Path, help="a new or empty folder; default <run>/export-<format>")
+    p.add_argument("--no-ema", action="store_true", help="the raw generator, even when the checkpoint holds G_ema")
+    p.add_argument("--rgb", action="store_true", help="repeat a one-channel output to three channels (for "
+                   "Inception-based tools such as torch-fidelity)")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from ganbench.exporter import export
+
+    path = export(args.checkpoint, args.format, args.out, not args.no_ema, args.rgb, args.onnx_from)
+    print(f"wrote {path} (model card and samples beside it)")
+    return 0
+
+
 def add_bench(sub) -> None:
     p = sub.add_parser(
         "bench",
@@ -499,6 +531,7 @@ def build_parser() -> Parser:
     add_data(sub)
     add_classifier(sub)
     add_eval(sub)
+    add_export(sub)
     add_bench(sub)
     add_plot(sub)
     return parser

@@ -304,7 +304,7 @@ def stateless(layer):
     if isinstance(layer, S.Act):
         return activation(layer)
     if isinstance(layer, S.Reshape):
-        return lambda x: x.reshape(-1, *layer.shape)
+        return lambda x: x.reshape(x.shape[0], *layer.shape)  # channels known to ONNX's shape inference
     if isinstance(layer, S.Flatten):
         return lambda x: x.flatten(1)
     if isinstance(layer, S.Upsample):
