@@ -11,8 +11,8 @@ as TensorFlow's op and in the forms that might beat it on a CPU:
 - blocks (strided "down"): the larger map's stride x stride blocks as channels, the (k/s)^2 block
   offsets' slices side by side (im2col over blocks), one matmul.
 - matmul (strided "up"): one matmul of each smaller-map pixel with the whole kernel, then the
-  (k/s)^2 offsets' shifted sums laid out by depth_to_space (col2im): nets.transposed_by_matmul,
-  which ganbench uses where the larger map has one channel (nets.transposed_by_matmul_pays).
+  (k/s)^2 offsets' shifted sums laid out by depth_to_space (col2im): tf_convolutions.transposed_by_matmul,
+  which ganbench uses where the larger map has one channel (tf_convolutions.transposed_by_matmul_pays).
 
 Each form is checked against TensorFlow's op in float64 (max abs error, batch 2). Then each
 preset's step is timed with TensorFlow's kernels, with the matmul form for the transposed
@@ -33,14 +33,14 @@ import tensorflow as tf
 
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
-from ganbench.backends.tf import nets
+from ganbench.backends.tf import convolutions as tf_convolutions
 from ganbench.bench.measure import alternating_steps, bench_config, machine, median_seconds
 from ganbench.training import loop
 
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16}
 # Winograd's interpolation points (infinity is added): the usual small ones, F(4, k) with +-1/2
 POINTS = {2: (0, 1, -1, 2, -2), 4: (0, 1, -1, 2, -2, 0.5, -0.5)}
-BY_MATMUL = nets.transposed_by_matmul_pays
+BY_MATMUL = tf_convolutions.transposed_by_matmul_pays
 STEP_FORMS = {"TensorFlow's kernels": lambda layer, large_channels: False,
               "matmul for G's last layer": lambda layer, large_channels: (
                   isinstance(layer, S.ConvT) and BY_MATMUL(layer, large_channels)),
@@ -84,9 +84,9 @@ def winograd(x, w, m: int, pads, out_side: int):
 def down_by_blocks(layer, large, w, side: int):
     """conv2d(large) to side x side: the offsets' block slices side by side, one matmul."""
     m = -(-layer.kernel // layer.stride)
-    blocks = nets.larger_map_blocks(layer, large, side)
+    blocks = tf_convolutions.larger_map_blocks(layer, large, side)
     columns = tf.concat([blocks[:, p:p + side, r:r + side, :] for p in range(m) for r in range(m)], axis=-1)
-    weights = nets.block_weights(layer, w)
+    weights = tf_convolutions.block_weights(layer, w)
     return tf.tensordot(columns, tf.reshape(weights, [-1, weights.shape[-1]]), 1)
 
 
@@ -106,8 +106,8 @@ def maps(layer, channels: int, side: int):
 def forms(layer, large_side: int, small_side: int, precision: str) -> dict:
     """{(map, form): fn(input, w)} of TensorFlow's ops and the alternatives that apply."""
     s, pads, k = layer.stride, layer.pads, layer.kernel
-    found = {("down", "TensorFlow"): lambda x, w: nets.down(layer, x, w),
-             ("up", "TensorFlow"): lambda x, w: nets.transposed_kernel(layer, x, w, large_side)}
+    found = {("down", "TensorFlow"): lambda x, w: tf_convolutions.down(layer, x, w),
+             ("up", "TensorFlow"): lambda x, w: tf_convolutions.transposed_kernel(layer, x, w, large_side)}
     if s == 1 and k >= 3 and precision == "fp32":  # Winograd's transforms lose too much in bf16
         flipped_pads = (k - 1 - pads[0], k - 1 - pads[1])
         for m in POINTS:
@@ -117,7 +117,7 @@ def forms(layer, large_side: int, small_side: int, precision: str) -> dict:
                 lambda x, w, m=m: winograd(x, flipped(w), m, flipped_pads, large_side))
     if s > 1:
         found[("down", "blocks")] = lambda x, w: down_by_blocks(layer, x, w, small_side)
-        found[("up", "matmul")] = lambda x, w: nets.transposed_by_matmul(layer, x, w, large_side)
+        found[("up", "matmul")] = lambda x, w: tf_convolutions.transposed_by_matmul(layer, x, w, large_side)
     return found
 
 
@@ -149,7 +149,7 @@ def measure(preset: str, precision: str, repeats: int, data_dir=None) -> list:
     for net in (spec.generator, spec.discriminator):
         for layer, (channels, side, _) in convolutions(net):
             large_side, large_channels, small_side, small_channels = maps(layer, channels, side)
-            if small_side == 1:  # a one-pixel end: a matmul either way (nets.transposed_from_a_pixel)
+            if small_side == 1:  # a one-pixel end: a matmul either way (tf_convolutions.transposed_from_a_pixel)
                 continue
             for row in measure_layer(layer, channels, side, config.batch_size, precision, repeats):
                 rows.append({"preset": preset, "precision": precision, "batch": config.batch_size,
@@ -165,7 +165,7 @@ def measure_steps(preset: str, precision: str, steps: int, warmup: int, data_dir
     the step is traced (its first call)."""
     return alternating_steps(
         {name: bench_config(preset, "tf", "default", precision=precision) for name in STEP_FORMS}, steps, warmup,
-        lambda name: mock.patch.object(nets, "transposed_by_matmul_pays", STEP_FORMS[name]), data_dir)
+        lambda name: mock.patch.object(tf_convolutions, "transposed_by_matmul_pays", STEP_FORMS[name]), data_dir)
 
 
 def main():

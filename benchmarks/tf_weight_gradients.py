@@ -2,7 +2,7 @@
 
 ganbench's TensorFlow convolutions in a low precision whose smaller map is at most 8x8, strided,
 with a kernel at most twice the stride, take their weight gradient as matmuls over the larger map's
-blocks (`nets.weight_gradient_by_matmul`) instead of oneDNN's kernel. This script times each
+blocks (`tf_convolutions.weight_gradient_by_matmul`) instead of oneDNN's kernel. This script times each
 preset's bf16 step both ways in one process, the steps alternating, and prints the median step
 and the median of the per-step ratios; then each convolution's weight gradient alone, both ways,
 at the preset's batch and shapes, and whether the rule picks the matmuls. With --precision fp32,
@@ -22,11 +22,11 @@ import tensorflow as tf
 
 from ganbench.archs import spec as S
 from ganbench.archs.flops import convolutions
-from ganbench.backends.tf import nets
+from ganbench.backends.tf import convolutions as tf_convolutions
 from ganbench.bench.measure import alternating_steps, bench_config, machine, median_seconds
 from ganbench.training import loop
 
-BY_MATMUL = nets.weight_gradient_by_matmul_pays
+BY_MATMUL = tf_convolutions.weight_gradient_by_matmul_pays
 
 
 def rules(precision: str) -> dict:
@@ -44,7 +44,7 @@ def measure(preset: str, steps: int, warmup: int, data_dir=None, precision: str 
     forms = rules(precision)
     return alternating_steps(
         {name: bench_config(preset, "tf", "default", precision=precision) for name in forms}, steps, warmup,
-        lambda name: mock.patch.object(nets, "weight_gradient_by_matmul_pays", forms[name]), data_dir)
+        lambda name: mock.patch.object(tf_convolutions, "weight_gradient_by_matmul_pays", forms[name]), data_dir)
 
 
 def uses(layer, side: int, small_side: int, precision: str) -> str:
@@ -52,7 +52,7 @@ def uses(layer, side: int, small_side: int, precision: str) -> str:
     if precision == "fp32":  # the float32 steps keep the kernels
         return "oneDNN"
     if isinstance(layer, S.ConvT) and side == 1 and layer.pads == (0, 0):
-        return "one matmul (nets.transposed_from_a_pixel)"
+        return "one matmul (tf_convolutions.transposed_from_a_pixel)"
     return "matmuls" if BY_MATMUL(layer, small_side, tf.bfloat16) else "oneDNN"
 
 
@@ -73,7 +73,7 @@ def layer_weight_gradients(preset: str, repeats: int, data_dir=None, precision: 
             kernel = tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
                 input=tf.pad(large, [[0, 0], [before, after], [before, after], [0, 0]]), filter_sizes=w_shape,
                 out_backprop=small, strides=[1, stride, stride, 1], padding="VALID"))
-            matmuls = tf.function(lambda: nets.weight_gradient_by_matmul(layer, large, small, w_shape))
+            matmuls = tf.function(lambda: tf_convolutions.weight_gradient_by_matmul(layer, large, small, w_shape))
             rows.append({"layer": f"{net.name}.{layer.name}", "kind": type(layer).__name__,
                          "channels": f"{layer.in_channels}->{layer.out_channels}", "maps": f"{side}->{out_side}",
                          "kernel_stride": f"{layer.kernel}/{stride}",

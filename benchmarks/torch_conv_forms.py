@@ -1,5 +1,5 @@
 """A tried and not kept form in PyTorch: transposed convolutions to one channel on the CPU as one
-matmul and shifted sums (TensorFlow's nets.transposed_by_matmul, written here in PyTorch), alone and
+matmul and shifted sums (TensorFlow's convolutions.transposed_by_matmul, written here in PyTorch), alone and
 in the step.
 
 A strided convolution from one channel (D's first layer on MNIST) and a transposed one to one

@@ -60,7 +60,7 @@ def test_tf_transposed_convolution_of_a_pixel_is_the_frameworks(bias):
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
 @pytest.mark.parametrize("large_channels", [6, 1])
 def test_tf_convolutions_written_out_are_tensorflows(kernel, stride, pads, transposed, large_channels, monkeypatch):
-    """TensorFlow's convolutions written out by ganbench (nets.convolution: the weight gradient as
+    """TensorFlow's convolutions written out by ganbench (convolutions.convolution: the weight gradient as
     matmuls over the larger map's blocks, the transposed map as one matmul and shifted sums), here
     forced on every layer: the output, both gradients and the second-order gradient that WGAN-GP's
     penalty takes (of the input gradient's square sum, by w) equal TensorFlow's own, with symmetric,
@@ -68,27 +68,27 @@ def test_tf_convolutions_written_out_are_tensorflows(kernel, stride, pads, trans
     convolution from 8x8 and a transposed one from 4x4, to 6 channels and to one."""
     from functools import partial
 
-    from ganbench.backends.tf import nets  # before TensorFlow (import order)
+    from ganbench.backends.tf import convolutions  # before TensorFlow (import order)
 
     import tensorflow as tf
 
-    monkeypatch.setattr(nets, "weight_gradient_by_matmul_pays", lambda *args: True)
-    monkeypatch.setattr(nets, "transposed_by_matmul_pays", lambda *args: True)
+    monkeypatch.setattr(convolutions, "weight_gradient_by_matmul_pays", lambda *args: True)
+    monkeypatch.setattr(convolutions, "transposed_by_matmul_pays", lambda *args: True)
     rng = np.random.default_rng(0)
     if transposed:
         layer = S.ConvT("deconv", 5, large_channels, kernel, stride, pads, bias=False)
         x, w = rng.standard_normal((3, 4, 4, 5)), rng.standard_normal((kernel, kernel, large_channels, 5))
         out_shape = [3, layer.out_size(4), layer.out_size(4), large_channels]
         own = partial(tf.nn.conv2d_transpose, output_shape=out_shape, strides=stride,
-                      padding=nets.padding(layer, out_shape[1]))
+                      padding=convolutions.padding(layer, out_shape[1]))
     else:
         layer = S.Conv("conv", large_channels, 5, kernel, stride, pads, bias=False)
         x, w = rng.standard_normal((3, 8, 8, large_channels)), rng.standard_normal((kernel, kernel, large_channels, 5))
         out_shape = [3, layer.out_size(8), layer.out_size(8), 5]
-        own = partial(tf.nn.conv2d, strides=stride, padding=nets.padding(layer, 8))
+        own = partial(tf.nn.conv2d, strides=stride, padding=convolutions.padding(layer, 8))
     x, w, dy = tf.constant(x), tf.constant(w), tf.constant(rng.standard_normal(out_shape))
     results = []
-    for op in (own, partial(nets.convolution, layer, tf.float64)):
+    for op in (own, partial(convolutions.convolution, layer, tf.float64)):
         with tf.GradientTape() as outer:
             outer.watch(w)
             with tf.GradientTape() as tape:
@@ -128,13 +128,13 @@ def test_tf_activation_written_for_grappler_is_tensorflows(activation, dtype):
     gradient reads its output, so that conv + bias + LeakyReLU fuse in training; the ReLU at a
     residual block's head, max(x, 0) with ReLU's gradient): TensorFlow's values, gradients and the
     gradient penalty's second-order gradient, bit for bit."""
-    from ganbench.backends.tf import nets  # before TensorFlow (import order)
+    from ganbench.backends.tf import grappler  # before TensorFlow (import order)
 
     import tensorflow as tf
 
     ours, tensorflows = {
-        "leaky_relu": (nets.leaky_relu_grad_from_output(0.2), lambda v: tf.nn.leaky_relu(v, 0.2)),
-        "residual_head_relu": (nets.relu_beside_a_shortcut, tf.nn.relu),
+        "leaky_relu": (grappler.leaky_relu_grad_from_output(0.2), lambda v: tf.nn.leaky_relu(v, 0.2)),
+        "residual_head_relu": (grappler.relu_beside_a_shortcut, tf.nn.relu),
     }[activation]
     rng = np.random.default_rng(0)
     x, upstream = (tf.constant(rng.standard_normal((4, 6)), dtype) for _ in range(2))

@@ -129,7 +129,7 @@ def test_dropout_masks_match_the_numpy_oracle(backend):
     else:
         import tensorflow as tf
 
-        from ganbench.backends.tf.nets import Dropout as TfDropout, shift
+        from ganbench.backends.tf.dropout import Dropout as TfDropout, shift
 
         call_key = mix32(tf.constant(key, tf.int64) ^ call, shift)
         out = TfDropout(layer)(tf.constant(ones.transpose(0, 2, 3, 1)), True, {"call_key": call_key})
@@ -143,7 +143,7 @@ def test_tf_dropout_mask_of_a_replica_in_both_index_widths():
     import tensorflow as tf
 
     from ganbench.archs.spec import Dropout
-    from ganbench.backends.tf.nets import Dropout as TfDropout, keep_scale_32, shift
+    from ganbench.backends.tf.dropout import Dropout as TfDropout, keep_scale_32, shift
 
     layer, key, call = Dropout("drop2", 0.3), 123456789, 1
     keep = dropout_keep_nchw(key, call, layer.name, (8, 8, 5, 6), layer.rate)[4:].transpose(0, 2, 3, 1)
@@ -257,7 +257,7 @@ def test_tf_convolutions_use_tensorflows_own_padding_where_it_is_the_same():
     """'SAME'/'VALID' where TensorFlow pads as the spec does (2-2.5x faster graphs on the CPU),
     the explicit pads otherwise; numerics are covered by the parity tests."""
     from ganbench.archs.spec import Conv, ConvT
-    from ganbench.backends.tf.nets import padding
+    from ganbench.backends.tf.convolutions import padding
 
     assert padding(Conv("c", 1, 1, 4, 2, 1), 32) == "SAME"                  # dcgan, k4 s2 p1
     assert padding(Conv("c", 1, 1, 5, 2, (1, 2)), 28) == "SAME"             # the tutorial's 'same'

@@ -9,7 +9,8 @@ import tensorflow as tf
 from ganbench.backends import resolve_mode
 from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
-from ganbench.backends.tf.nets import BatchNorm, Network, shift, variable
+from ganbench.backends.tf.dropout import shift
+from ganbench.backends.tf.nets import BatchNorm, Network, variable
 from ganbench.distributed import SINGLE, SingleProcess, World, shard_inputs
 from ganbench.errors import GanbenchError
 from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
