@@ -170,3 +170,9 @@ def test_export_refuses_a_used_folder_and_names_a_missing_extra(runs, tmp_path, 
     assert not (tmp_path / "new").exists()
     with pytest.raises(GanbenchError, match="unknown export format 'h5'"):
         ganbench.export(runs["dcgan", "torch"], "h5", tmp_path / "new")
+    monkeypatch.undo()
+    run = runs["dcgan", "torch"]  # by default into the run, or beside a loose checkpoint file
+    assert ganbench.export(run, "torchscript") == run / "export-torchscript" / "generator.pt"
+    loose = tmp_path / "loose.safetensors"
+    loose.write_bytes(sorted((run / "checkpoints").glob("step_*.safetensors"))[-1].read_bytes())
+    assert ganbench.export(loose, "torchscript") == tmp_path / "export-torchscript" / "generator.pt"

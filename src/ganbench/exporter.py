@@ -45,8 +45,9 @@ LOADERS = {  # how to run each format, three lines (NAME: the file; INPUTS: its 
 def export(checkpoint, format: str = "onnx", out=None, use_ema: bool = True, rgb: bool = False,
            onnx_from: str = "torch") -> Path:
     """Export the checkpoint's generator (a .safetensors file or a run directory) into the new or
-    empty folder `out` (default: <run>/export-<format>): the model file, README.md (a model card)
-    and sample.png. onnx_from: the backend whose exporter writes the ONNX graph (torch.onnx, or
+    empty folder `out` (default: <run>/export-<format>, or beside a loose checkpoint file): the
+    model file, README.md (a model card) and sample.png, computing in float32 whatever precision
+    the run trained in. onnx_from: the backend whose exporter writes the ONNX graph (torch.onnx, or
     tf2onnx). Returns the model file's path."""
     if format not in FORMATS:
         raise GanbenchError(f"unknown export format {format!r} (choose from {', '.join(FORMATS)})")
@@ -63,7 +64,8 @@ def export(checkpoint, format: str = "onnx", out=None, use_ema: bool = True, rgb
     from ganbench.sampling import load_generator
 
     source = checkpoints.resolve(checkpoint)
-    out = Path(out) if out else source.parent.parent / f"export-{format}"
+    run = source.parent.parent if source.parent.name == checkpoints.CHECKPOINT_DIR else source.parent
+    out = Path(out) if out else run / f"export-{format}"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise GanbenchError(f"--out {out} exists and is not an empty folder: nothing is overwritten")
     generator = load_generator(source, backend, use_ema=use_ema, precision="fp32")
