@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ganbench.data.binary import BinaryDataset
-from ganbench.data.catalog import IdxFile, data_root, get_dataset
+from ganbench.data.datasets import IdxFile, data_root, get_dataset
 from ganbench.errors import GanbenchError
 from ganbench.fileio import default_file_mode
 
