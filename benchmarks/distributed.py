@@ -42,7 +42,7 @@ def worker(args) -> None:
     from ganbench.config import TrainConfig
     from ganbench.presets import apply_preset
     from ganbench.rng import normal_noise
-    from ganbench.training.inputs import StepInputs
+    from ganbench.step_inputs import StepInputs
 
     world = current_world(args.backend)
     config = apply_preset(TrainConfig(), args.preset).replace(backend=args.backend, width=args.width, image_size=32,

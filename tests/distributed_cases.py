@@ -10,7 +10,7 @@ from ganbench.config import TrainConfig
 from ganbench.distributed import SINGLE, shard_inputs
 from ganbench.init import init_gan
 from ganbench.rng import dropout_step_key, normal_noise
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 from ganbench.training.loop import check_finite
 
 BATCH = 8

@@ -12,7 +12,7 @@ from ganbench.config import TrainConfig
 from ganbench.errors import GanbenchError
 from ganbench.images import save_grid
 from ganbench.sampling import load_generator
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 
 CONFIG = TrainConfig(steps=3)
 WRITER = {"backend": "test"}

@@ -10,7 +10,7 @@ from ganbench.config import TrainConfig
 from ganbench.ema import ema_weight
 from ganbench.rng import normal_noise
 from ganbench.sampling import generator_name, load_generator
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 
 EMA_RTOL = 1e-12  # float64: the oracle repeats the same few multiply-adds per element
 HP = TrainConfig(ema_decay=0.9, ema_start=2)

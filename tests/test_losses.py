@@ -6,7 +6,7 @@ import pytest
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.rng import normal_noise
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 
 HP = TrainConfig()
 

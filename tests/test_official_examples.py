@@ -19,7 +19,7 @@ from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.presets import apply_preset
 from ganbench.rng import dropout_keep_nchw, dropout_step_key, mix32, normal_noise
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 
 FP64_STEP_ATOL = 1e-10
 KERAS_ATOL = 1e-5

@@ -22,7 +22,7 @@ import pytest
 from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.rng import normal_noise
-from ganbench.training.inputs import StepInputs
+from ganbench.step_inputs import StepInputs
 
 FORWARD_ATOL = 1e-5
 D_TRAIN_FORWARD_ATOL = 3e-5

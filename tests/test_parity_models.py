@@ -22,7 +22,7 @@ from ganbench.backends import get_backend
 from ganbench.config import TrainConfig
 from ganbench.init import init_gan
 from ganbench.rng import normal_noise
-from ganbench.training.inputs import STEP_PARTS, StepInputs
+from ganbench.step_inputs import STEP_PARTS, StepInputs
 
 FP64_STEP_RTOL = 1e-9
 FP32_FORWARD_ATOL = 1e-4

@@ -13,7 +13,7 @@ from ganbench import figures
 from ganbench.bench.measure import machine
 from ganbench.errors import GanbenchError
 from ganbench.fileio import atomic_write, write_json
-from ganbench.training.inputs import STEP_PARTS
+from ganbench.step_inputs import STEP_PARTS
 
 COLUMNS = ("preset", "backend", "mode", "precision", "batch", "first step (s)", "median step (s)", "IQR (s)", "img/s",
            "GFLOP/s", "matmul GFLOP/s", "of matmul", "peak RSS (MB)")

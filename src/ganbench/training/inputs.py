@@ -4,42 +4,14 @@ Every array is keyed on (seed, stream, step), so both backends see the same numb
 needs nothing but the step counter.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ganbench.config import TrainConfig
+from ganbench.step_inputs import StepInputs
 from ganbench.rng import (
     STREAM_FAKE_LABELS, STREAM_FLIP, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng,
     normal_noise,
 )
-
-
-# The parts of an alternating step, in order, as each backend's phase_fns runs them for the bench
-STEP_PARTS = ("D's fakes (G forward)", "D updates", "G update")
-
-
-@dataclass(frozen=True)
-class StepInputs:
-    """reals: float32 [n_dis, B, H, W, C] in [-1, 1]; z: float32 [n_dis, B, z_dim], the noise of
-    each D update's fakes. z_g: float32 [B_g, z_dim], the G update's own noise; None: the G update
-    reuses the last D update's fakes (pytorch/examples dcgan). alphas: float32 [n_dis, B] in
-    [0, 1], WGAN-GP's interpolation weights. dropout_key: the step's key of D's dropout masks.
-    Class-conditional models: labels int64 [n_dis, B] of the reals, fake_labels int64 [n_dis, B]
-    of each D update's fakes, g_labels int64 [B_g] of z_g's fakes (else the last fake_labels)."""
-
-    reals: np.ndarray
-    z: np.ndarray
-    z_g: np.ndarray | None = None
-    alphas: np.ndarray | None = None
-    dropout_key: int | None = None
-    labels: np.ndarray | None = None
-    fake_labels: np.ndarray | None = None
-    g_labels: np.ndarray | None = None
-
-    @property
-    def n_dis(self) -> int:
-        return len(self.reals)
 
 
 def draw_step_inputs(config: TrainConfig, stream, spec, step: int) -> StepInputs:

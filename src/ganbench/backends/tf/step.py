@@ -17,7 +17,7 @@ from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
 from ganbench.losses import ortho_regularised
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, scales_loss
 from ganbench.rng import mix32
-from ganbench.training.inputs import STEP_PARTS, StepInputs
+from ganbench.step_inputs import STEP_PARTS, StepInputs
 
 NAME = "tf"
 # The graph is the default: with TensorFlow's own SAME/VALID padding, `ganbench bench` measured it

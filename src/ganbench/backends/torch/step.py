@@ -17,7 +17,7 @@ from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_mo
 from ganbench.losses import ortho_regularised
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, python_where, scales_loss
 from ganbench.rng import mix32
-from ganbench.training.inputs import STEP_PARTS, StepInputs
+from ganbench.step_inputs import STEP_PARTS, StepInputs
 
 NAME = "torch"
 DEFAULT_MODE = "eager"  # torch.compile did not beat eager on the CPU (benchmarks/README.md)
