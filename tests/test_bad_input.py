@@ -183,6 +183,14 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
                                        "--inception-weights {ws}/weights.pth --n 4", "does not match"),
     "classifier whose metadata is of the wrong types": ("eval --images {ws}/good.npz --dataset mnist --n 4",
                                                         "is outdated; retrain it"),
+    # export
+    "export a truncated checkpoint": ("export --checkpoint {ws}/truncated.safetensors --format torchscript --out {ws}/e",
+                                      "unreadable checkpoint"),
+    "export into a folder that holds files": ("export --checkpoint {ws}/run --format onnx --out {ws}/texts",
+                                              "exists and is not an empty folder"),
+    "export to an unknown format": ("export --checkpoint {ws}/run --format h5", "invalid choice: 'h5'"),
+    "export a checkpoint with a null config": ("export --checkpoint {ws}/config_null.safetensors --format onnx "
+                                               "--out {ws}/e", "the config must be a JSON object, got null"),
     # plot
     "plot a folder that is no run": ("plot {ws}/empty_dir --out {ws}/p.png", "not a run directory"),
     "plot an unknown metric": ("plot {ws}/run --metrics eval/fid --out {ws}/p.png", "unknown metric 'eval/fid'"),

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,48 @@ def test_export_refuses_a_used_folder_and_names_a_missing_extra(runs, tmp_path, 
     loose = tmp_path / "loose.safetensors"
     loose.write_bytes(sorted((run / "checkpoints").glob("step_*.safetensors"))[-1].read_bytes())
     assert ganbench.export(loose, "torchscript") == tmp_path / "export-torchscript" / "generator.pt"
+
+
+def test_torch_fidelity_scores_the_exported_onnx_generator(runs, tmp_path, mnist_train):
+    """torch-fidelity's `fidelity` command line (its main(), with ganbench's stand-in extractor
+    registered as the Inception tests register it) reads the --rgb ONNX file as a generator."""
+    from PIL import Image
+
+    model = ganbench.export(runs["dcgan", "tf"], "onnx", tmp_path / "onnx", rgb=True)
+    reals = tmp_path / "reals"
+    reals.mkdir()
+    for i, image in enumerate(mnist_train[0][:64]):
+        Image.fromarray(np.pad(image[..., 0], 2)).convert("RGB").save(reals / f"{i}.png")
+    weights = tmp_path / "stand-in.bin"
+    weights.write_bytes(np.random.default_rng(0).standard_normal((48, 10)).astype(np.float32).tobytes())
+    tests = Path(__file__).parent
+    argv = ["fidelity", "--input1", str(model), "--input1-model-z-type", "normal", "--input1-model-z-size", "100",
+            "--input1-model-num-samples", "64", "--input2", str(reals), "--fid", "--feature-extractor",
+            "ganbench-test-stand-in", "--feature-layer-fid", "pool", "--feature-extractor-weights-path", str(weights),
+            "--cpu", "--no-cache", "--json", "--silent", "--batch-size", "32"]
+    # the stand-in returning only the features torch-fidelity asks for (FID alone: the pool)
+    code = (f"import sys\nsys.path.insert(0, {str(tests)!r})\nfrom test_inception import STAND_IN, StandIn\n"
+            "from torch_fidelity.registry import register_feature_extractor\n\n\nclass Requested(StandIn):\n"
+            "    def forward(self, x):\n        found = dict(zip(('pool', 'logits'), super().forward(x)))\n"
+            "        return tuple(found[name] for name in self.features_list)\n\n\n"
+            "register_feature_extractor(STAND_IN, Requested)\n"
+            f"import torch_fidelity.fidelity\nsys.argv = {argv!r}\ntorch_fidelity.fidelity.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = json.loads(done.stdout[done.stdout.index("{"):])
+    assert scores["frechet_inception_distance"] > 0
+
+
+def test_export_speed_benchmark_runs(runs, tmp_path):
+    """benchmarks/export_speed.py's smoke test: one timed call per row."""
+    script = Path(__file__).parent.parent / "benchmarks" / "export_speed.py"
+    done = subprocess.run([sys.executable, str(script), "--checkpoint", str(runs["biggan", "tf"]), "--repeats", "1",
+                           "--warmup", "0", "--out", str(tmp_path / "speed.json")], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "speed.json").read_text())
+    assert [(r["runner"], r["batch"]) for r in result["rows"]] == [
+        (runner, batch) for batch in (1, 64)
+        for runner in ("ganbench sample (torch)", "ganbench sample (tf)", "onnxruntime (exported)")]
+    assert all(r["img_per_s"] == pytest.approx(r["batch"] / r["median_s"]) for r in result["rows"])
+    assert "| onnxruntime (exported) | 64 |" in done.stdout and result["machine"]["cores"] >= 1
