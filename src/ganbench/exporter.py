@@ -15,7 +15,7 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from ganbench import __version__
+from ganbench import __version__, validation
 from ganbench.errors import GanbenchError
 
 # format -> (file name in the export folder, packages it needs, their extra); ONNX by either backend
@@ -77,7 +77,7 @@ def export(checkpoint, format: str = "onnx", out=None, use_ema: bool = True, rgb
 
         grid = generator.sample_classes(8) if generator.num_classes else generator.sample(64)
         save_grid(grid, staging / "sample.png", ncols=8)
-        (staging / "README.md").write_text(model_card(meta, file_name, evaluation(source)))
+        (staging / "README.md").write_text(model_card(meta, file_name, evaluation(run, source)))
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.rmdir()  # empty, checked above
@@ -129,14 +129,17 @@ def metadata(generator, format: str, rgb: bool, exported_by: str) -> dict:
     }
 
 
-def evaluation(source: Path) -> dict | None:
-    """The run's last `ganbench eval` result (eval.json beside the checkpoint or in its run), if any."""
-    for candidate in (source.parent / "eval.json", source.parent.parent / "eval.json"):
+def evaluation(run: Path, source: Path) -> dict | None:
+    """The run's last `ganbench eval` result (eval.json beside the checkpoint or in its run), if
+    any; a damaged one is refused by name, as every file ganbench reads."""
+    for candidate in dict.fromkeys((source.parent / "eval.json", run / "eval.json")):
         if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text())
-            except (OSError, ValueError):
-                return None
+            result = validation.json_object(validation.read_json(candidate, "evaluation"), candidate, "an evaluation")
+            for field in ("metrics", "protocol", "source"):
+                validation.json_object(result.get(field, {}), candidate, field)
+            for name, value in result.get("metrics", {}).items():
+                validation.number(value, candidate, f"metric {validation.short(name)}")
+            return result
     return None
 
 

@@ -153,9 +153,9 @@ def load_images(path) -> np.ndarray:
         images = read_npz_images(path)
         return images[..., None] if images.ndim == 3 else images
     if path.is_dir():
-        from ganbench.data.folder import open_image
+        from ganbench.data.folder import EXTENSIONS, open_image
 
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg") and p.is_file())
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
         if not files:
             raise GanbenchError(f"{path}: no .png or .jpg images")
         images = [np.asarray(open_image(f)) for f in files]
