@@ -5,7 +5,6 @@ set -euo pipefail
 # datasets come from the data root as for every command: $GANBENCH_DATA, else ~/.cache/ganbench/data
 out="${1:-/tmp/ganbench-bench}"
 rm -rf "$out" && mkdir -p "$out"
-python benchmarks/fast_step.py --out "$out/fast_step.json" | tee "$out/fast_step.txt"
 python benchmarks/reference_loops.py --out "$out/reference_loops.json" | tee "$out/reference_loops.txt"
 ganbench bench --out "$out/speed"                                            # defaults: ~8 minutes
 ganbench bench --quality --presets dcgan --minutes 3 --out "$out/quality"   # torch eager vs tf graph: ~8 minutes

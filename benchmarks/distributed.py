@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-sync-bn", action="store_true")
     parser.add_argument("--backends", default="torch,tf")
+    parser.add_argument("--presets", default=",".join(preset for preset, _, _ in CASES),
+                        help="which of the cases' presets to run; default all")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/distributed.json"))
@@ -153,7 +155,7 @@ def main() -> None:
         return worker(args)
     cores = os.cpu_count() or 1
     rows = []
-    for preset, width, channels in CASES:
+    for preset, width, channels in [case for case in CASES if case[0] in args.presets.split(",")]:
         for backend in args.backends.split(","):
             for nproc, threads, sync_bn in ((1, cores, True), (1, 1, True), (2, 1, True), (2, 1, False)):
                 row = measure(preset, width, channels, backend, nproc, threads, args.steps, args.warmup, sync_bn)

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import ganbench.backends.tf  # noqa: F401  (TensorFlow before torch's optimisers load Triton)
-import numpy as np
 
 import ganbench
 from ganbench.bench.measure import machine, median_seconds

@@ -7,8 +7,7 @@
 # without installing ganbench (PYTHONPATH=src; the machine has numpy, safetensors, tqdm and
 # pillow). Writes into OUT the machine's lines, the bench's JSON, report and log (bench/,
 # bench_cpu_bf16/ for the CPU rows, bench_cudagraphs/ for the CUDA-graphs rows), the preset's
-# convolutions timed alone (benchmarks/conv_layers.py) and ganbench's bf16 rule against the
-# earlier one that widened each result (benchmarks/bf16_flow.py). The device tool returns at most 8 files, so all of
+# convolutions timed alone (benchmarks/conv_layers.py). The device tool returns at most 8 files, so all of
 # them are packed into OUT/results.tgz, re-packed after each part: a timeout loses only the parts
 # after it.
 # Extra arguments go to `ganbench bench` and override the defaults.
@@ -49,5 +48,3 @@ fi
 python3 benchmarks/conv_layers.py --preset sngan_cifar10 --backend torch --data-dir "$data" --out "$out/conv_layers.json" \
   2>&1 | tee "$out/conv_layers.txt" || echo "conv_layers failed"
 pack
-python3 benchmarks/bf16_flow.py --preset sngan_cifar10 --data-dir "$data" --out "$out/bf16_flow_sngan_cifar10_gpu.json" \
-  2>&1 | tee "$out/bf16_flow.txt" || echo "bf16_flow failed"

@@ -73,3 +73,19 @@ def test_evaluate_is_the_eval_computation(quick_classifier, data_dir):
         ganbench.evaluate(images, "mnist", metrics="fid,fdi")
     with pytest.raises(GanbenchError, match="unknown feature space 'vgg'"):
         ganbench.evaluate(images, "mnist", features="vgg")
+
+
+def test_evaluate_documents_the_metric_names_it_accepts():
+    """api.evaluate's docstring once named precision, recall and class_kl, which parse_metrics
+    refuses: every name it documents must parse, and every metric must be documented."""
+    import re
+
+    from ganbench.metrics.evaluate import METRICS, parse_metrics
+
+    from ganbench import api
+
+    doc = " ".join(api.evaluate.__doc__.split())
+    documented = re.search(r"comma-separated string of (.*?);", doc).group(1)
+    names = re.findall(r"\b(\w+)\b(?![^(]*\))", documented.replace(" and ", ", "))
+    assert set(names) == set(METRICS), documented
+    assert parse_metrics(",".join(names)) == tuple(names)

@@ -120,6 +120,7 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
                                      "downloads are off"),
     "truncated dataset file": ("train --dataset fashion-mnist --data-dir {ws}/bad_fashion --no-download --out {ws}/o",
                                "train-images-idx3-ubyte.gz"),
+    "train precision unknown": ("train --precision fp8 --out {ws}/o", "fp8"),
     # presets
     "preset missing": ("train --preset {ws}/none.json --out {ws}/o", "none.json"),
     "preset not JSON": ("train --preset {ws}/not_json.json --out {ws}/o", "not_json.json"),

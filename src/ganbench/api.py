@@ -72,7 +72,7 @@ def evaluate(images: np.ndarray, dataset: str, n: int | None = None, metrics=MET
     """Metrics of uint8 NHWC `images` (the first n; default all) against a real split of `dataset`,
     as `ganbench eval` computes them: {"metrics": {name: value}, "protocol": {...}} (and
     "per_class" with `labels`, the classes the images were generated for). metrics: names or a
-    comma-separated string (fid, kid, score, precision, recall, coverage, class_kl); features:
+    comma-separated string of fid, kid, score, pr (precision and recall) and coverage; features:
     "classifier" (the dataset's, offline) or "inception" (torch-fidelity; download=True fetches
     the weights on first use)."""
     from ganbench.metrics import evaluate as ev

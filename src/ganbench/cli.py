@@ -87,7 +87,7 @@ def add_train(sub) -> None:
     p.add_argument("--mode", help="eager, graph (tf only), compiled (torch.compile / XLA) or cudagraphs (torch "
                    "on a CUDA GPU: torch.compile's reduce-overhead mode); default: torch eager, tf graph "
                    "(tf.function without XLA), the faster mode of each on the CPU")
-    p.add_argument("--precision", help="fp32, bf16 or fp16: what convolutions and dense layers compute in, "
+    p.add_argument("--precision", choices=PRECISIONS, help="fp32, bf16 or fp16: what convolutions and dense layers compute in, "
                    "their results flowing on in it as under torch.autocast (weights, optimiser state, "
                    "BatchNorm statistics and losses stay float32; fp16 adds dynamic loss scaling); "
                    "--resume may change it; default fp32")

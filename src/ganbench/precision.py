@@ -53,6 +53,11 @@ def next_loss_scale(scale, tracker, finite, where):
     return new_scale, new_tracker
 
 
+def next_skipped(skipped, finite, where):
+    """The count of skipped updates after one more update, skipped unless its gradients are finite."""
+    return where(finite, skipped, skipped + 1)
+
+
 def python_where(cond, a, b):
     return a if cond else b
 

@@ -9,6 +9,8 @@ import numpy as np
 
 # The parts of an alternating step, in order, as each backend's phase_fns runs them for the bench
 STEP_PARTS = ("D's fakes (G forward)", "D updates", "G update")
+# The D calls of one D update, in call order: rows of StepInputs.transform_args' axis 1
+REAL, FAKE, PENALTY = range(3)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class StepInputs:
     labels: np.ndarray | None = None
     fake_labels: np.ndarray | None = None
     g_labels: np.ndarray | None = None
+    transform_args: np.ndarray | None = None
+    g_transform_args: np.ndarray | None = None
 
     @property
     def n_dis(self) -> int:

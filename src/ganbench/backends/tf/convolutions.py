@@ -79,7 +79,7 @@ def weight_gradient(layer, large, small, w_shape, compute_dtype):
 # (16 -> 8), and dcgan's and dcgan_pytorch_example's bf16 steps gained 1.20x and 1.17x. Kernels
 # wider than twice the stride (dcgan_tf_tutorial's 5x5) made that preset's step slower, and so did
 # biggan_cpu's 1x1 convolutions at stride 1; from 16x16 maps up the two were level, and float32
-# steps did not gain (benchmarks/tf_weight_gradients.py)
+# steps did not gain (benchmarks/tf_weight_gradients.py, retired at a52ff61)
 MATMUL_WEIGHT_GRADIENT_MAX_SIDE = 8
 
 
@@ -124,7 +124,7 @@ def larger_map_blocks(layer, large, side: int):
 # first on MNIST) ran at about 5% of the matmul rate; as transposed_by_matmul, 1.6-2.6x faster alone
 # in float32 and bf16 (6.6 -> 2.6 ms in float32, 4.1 -> 2.6 in bf16 for dcgan_pytorch_example's
 # G.deconv4), the MNIST steps 1.02-1.06x. To 64 channels and more it lost (0.3-1.1x); the rule keeps
-# to the strided layers measured, on CPUs (benchmarks/tf_conv_forms.py)
+# to the strided layers measured, on CPUs (benchmarks/tf_conv_forms.py, retired at a52ff61)
 def transposed_by_matmul_pays(layer, large_channels: int) -> bool:
     """Whether `up` (a ConvT's forward, a Conv's input gradient) is transposed_by_matmul: to one
     channel, strided."""

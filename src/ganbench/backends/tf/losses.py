@@ -8,7 +8,8 @@ import tensorflow as tf
 from ganbench import losses
 
 OPS = SimpleNamespace(softplus=tf.nn.softplus, relu=tf.nn.relu, mean=tf.reduce_mean, sum=tf.reduce_sum,
-                      gram=lambda m: tf.matmul(m, m, transpose_b=True), diag=tf.linalg.diag_part)
+                      gram=lambda m: tf.matmul(m, m, transpose_b=True), diag=tf.linalg.diag_part,
+                      reshape=tf.reshape, layout="NHWC")
 d_loss = partial(losses.d_loss, OPS)
 g_loss = partial(losses.g_loss, OPS)
 ortho_penalty = partial(losses.ortho_penalty, OPS)

@@ -246,10 +246,11 @@ def activation(layer: S.Act):
         return tf.nn.relu
     if layer.kind == "leaky_relu":
         # tf.nn.leaky_relu keeps alpha as a float32 attribute even for float64 tensors, where
-        # max(x, slope * x) (equal to it for 0 <= slope < 1) serves; in float32 the one op, which
-        # grappler can fuse with the convolution and bias before it
+        # where(x > 0, x, slope * x) serves, with torch's gradient at x == 0 (the slope; that of
+        # max(x, slope * x) is 1 there); in float32 the one op, which grappler can fuse with the
+        # convolution and bias before it
         leaky = leaky_relu_grad_from_output(layer.slope)
-        return lambda x: tf.maximum(x, layer.slope * x) if x.dtype == tf.float64 else leaky(x)
+        return lambda x: tf.where(x > 0, x, layer.slope * x) if x.dtype == tf.float64 else leaky(x)
     if layer.kind == "tanh":
         return tf.math.tanh
     raise TypeError(f"tf backend cannot build {layer!r}")

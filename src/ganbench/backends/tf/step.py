@@ -1,23 +1,24 @@
-"""TensorFlow GAN: one training step (a tf.function graph), sampling, canonical state."""
+"""TensorFlow GAN: the engine of ganbench.step's training step (traced into a tf.function), sampling,
+and the state's tensors."""
 
 import contextlib
+import threading
 from functools import partial
 
 import numpy as np
 import tensorflow as tf
 
 from ganbench.backends import resolve_mode
-from ganbench.backends.keying import DCallKeying, per_update
 from ganbench.backends.tf import losses
 from ganbench.backends.tf.dropout import shift
 from ganbench.backends.tf.nets import BatchNorm, Network, variable
 from ganbench.distributed import SINGLE, SingleProcess, World, shard_inputs
 from ganbench.errors import GanbenchError
-from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
-from ganbench.losses import ortho_regularised
-from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, scales_loss
+from ganbench.ema import sampling_generator
+from ganbench.precision import scales_loss
 from ganbench.rng import mix32
-from ganbench.step_inputs import STEP_PARTS, StepInputs
+from ganbench.step import GANStep
+from ganbench.step_inputs import StepInputs
 
 NAME = "tf"
 # The graph is the default: with TensorFlow's own SAME/VALID padding, `ganbench bench` measured it
@@ -74,27 +75,29 @@ class Adam(tf.Module):
             var.assign_sub(step_size * (m / (tf.sqrt(v) / bc2_sqrt + eps)))
 
 
-class GAN(DCallKeying):
+class GAN(GANStep):
     """Same interface and semantics as ganbench.backends.torch.step.GAN."""
 
     backend = NAME
+    losses = losses
 
     def __init__(self, spec, state: dict, hp, device: str | None = None, dtype: str = "float32",
                  mode: str = "default", world: World = SINGLE):
-        self.spec, self.hp, self.loss, self.world = spec, hp, hp.loss, world
         self.mode = resolve_mode(NAME, mode, MODES, DEFAULT_MODE)
+        self.hp, self.world, self.dtype = hp, world, tf.as_dtype(dtype)
         self.strategy, self.collective, self.devices = None, SingleProcess(), hp.devices
+        self._tapes = threading.local()  # the tape being recorded, per tracing thread
         if world.distributed or self.devices > 1:
             self._start_strategy()
         # under a local MirroredStrategy the state is created in its scope: mirrored on each device
         with self.strategy.scope() if self.devices > 1 else contextlib.nullcontext():
-            self._build_state(spec, state, hp, dtype)
+            self._build(spec, state, hp, world)
         if self.mode == "eager":
-            self._step_fn = self._train_step
+            self._step_fn = self._local_step
         elif self.strategy is not None:
-            self._step_fn = tf.function(lambda *args: self.strategy.run(self._replica_step, args=args))
+            self._step_fn = tf.function(lambda t: self.strategy.run(self._replica_step, args=(t,)))
         else:
-            self._step_fn = tf.function(self._train_step, jit_compile=self.mode == "compiled")
+            self._step_fn = tf.function(self._local_step, jit_compile=self.mode == "compiled")
         self._generate_fns = {net: tf.function(partial(self._g_forward, net)) for net in (self.G, self.G_ema)
                               if net is not None}
         self._discriminate_fn = tf.function(self.D.__call__)
@@ -117,309 +120,223 @@ class GAN(DCallKeying):
         else:
             self.strategy = local_strategy(self.devices)
 
-    def _build_state(self, spec, state: dict, hp, dtype: str) -> None:
-        """The networks (and G_ema), loss scales and Adam states, loaded from `state`."""
-        self.dtype = tf.as_dtype(dtype)
-        self.nets = {key: Network(net, self.dtype) for key, net in spec.networks.items()}
-        for key, net in self.nets.items():
-            net.load_canonical(state["nets"][key])
-        self.G, self.D = self.nets["G"], self.nets["D"]
-        self.G_ema = None
-        if hp.ema_decay:  # see the torch backend
-            self.G_ema = Network(spec.generator, self.dtype)
-            self.G_ema.load_canonical(state["nets"].get("G_ema", state["nets"]["G"]))
-        self.use_ema = True
-        low = compute_dtype(hp.precision)
-        for net in (self.G, self.D, self.G_ema):
-            if net is not None:
-                net.set_compute_dtype(None if low is None else tf.as_dtype(low))
-        self.loss_scales = None  # fp16: {network: {"scale", "tracker", "skipped"}} as variables
-        if scales_loss(hp.precision):
-            self.loss_scales = {key: {name: variable(value, dtype=tf.float64 if name == "scale" else tf.int64,
-                                                     trainable=False) for name, value in scale.items()}
-                                for key, scale in initial_loss_scales(state).items()}
-        self._start_step(None)  # the dropout keying of the D calls being traced
-        lrs = {"G": hp.lr_g, "D": hp.lr_d}
-        self.opts = {
-            key: Adam(net.trainables, lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype, hp.eps_form)
-            for key, net in self.nets.items()
-        }
-        if state.get("opt"):
-            self._load_opt(state["opt"])
+    # -- the engine of ganbench.step: building ----------------------------------------------
+    def _network(self, net, arrays: dict, training: bool = True) -> Network:
+        network = Network(net, self.dtype)
+        network.load_canonical(arrays)
+        return network
+
+    @staticmethod
+    def _set_compute_dtype(net, dtype: str | None) -> None:
+        net.set_compute_dtype(None if dtype is None else tf.as_dtype(dtype))
+
+    def _optimiser(self, key: str) -> Adam:
+        hp = self.hp
+        return Adam(self.nets[key].trainables, self.base_lrs[key], hp.beta1, hp.beta2, hp.eps, self.dtype, hp.eps_form)
 
     # -- training ---------------------------------------------------------------------------
-    @staticmethod
-    def _mix(x):
-        return mix32(x, shift)
+    def train_step(self, inputs: StepInputs) -> dict:
+        """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
+        D update's fake batch when z_g is None; or one simultaneous update."""
+        if self.devices > 1:
+            return self._local_replicas_step(inputs)
+        out = self._step_fn(self._step_tensors(inputs))
+        return {name: self._python(value) for name, value in out.items()}
 
-    def _d_forward(self, images, context: dict):
-        return self.D(images, True, context)
+    def _local_replicas_step(self, inputs: StepInputs) -> dict:
+        """MirroredStrategy: each local replica takes its rows of this process's inputs."""
+        shards = [shard_inputs(inputs, World(i, self.devices)) for i in range(self.devices)]
+        values = self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: self._step_tensors(shards[ctx.replica_id_in_sync_group]))
+        out = self.strategy.experimental_local_results(self._step_fn(values))[0]
+        return {name: self._python(value) for name, value in out.items()}
 
-    @staticmethod
-    def _key(dropout_key: int | None):
-        return None if dropout_key is None else tf.constant(dropout_key, tf.int64)
-
-    def _g_forward(self, net, z, labels, training: bool = True):
-        return net(z, training, None if labels is None else {"labels": labels})
-
-    def _d_update(self, real, fake, alpha, real_labels=None, fake_labels=None):
-        fake = tf.stop_gradient(fake)
-        out = {}
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(self.D.trainables)
-            loss = losses.d_loss(self.loss, *self._d_pair(real, fake, real_labels, fake_labels))
-            if self.loss == "wgan-gp":
-                critic = lambda x: self._call_D(x, real_labels)  # noqa: E731
-                scale = self.loss_scales["D"]["scale"] if self.loss_scales else None
-                out["gp"] = losses.gradient_penalty(critic, real, fake, alpha, scale)
-                loss = loss + self.hp.gp_lambda * out["gp"]
-            scaled = self._scaled("D", loss)
-        self._apply("D", tape.gradient(scaled, self.D.trainables))
-        return {"d_loss": loss, **out}
-
-    def _scaled(self, key: str, loss):
-        """The loss multiplied by the network's loss scale under fp16 (inside the tape)."""
-        return loss * tf.cast(self.loss_scales[key]["scale"], loss.dtype) if self.loss_scales else loss
-
-    def _apply(self, key: str, grads) -> None:
-        """The network's Adam step (and G's EMA); under fp16 on the gradients divided by the loss
-        scale, skipped unless all are finite, the scale updated by GradScaler's rule (see the torch
-        backend; ganbench.precision)."""
-        step = (lambda g: self.opts["D"].apply(g, self.D.trainables)) if key == "D" else self._apply_G
-        if self.strategy is not None:  # every replica applies the replicas' mean gradient
-            from ganbench.backends.tf.distributed import replica_mean
-
-            grads = replica_mean([tf.convert_to_tensor(g) for g in grads])
-        if not self.loss_scales:
-            return step(grads)
-        state = self.loss_scales[key]
-        inverse = tf.cast(1.0 / state["scale"], self.dtype)
-        grads = [tf.convert_to_tensor(g) * inverse for g in grads]
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-        scale, tracker = next_loss_scale(state["scale"].read_value(), state["tracker"].read_value(), finite, tf.where)
-        tf.cond(finite, lambda: step(grads) or tf.constant(True), lambda: tf.constant(False))
-        state["scale"].assign(scale)
-        state["tracker"].assign(tracker)
-        state["skipped"].assign_add(tf.cast(tf.logical_not(finite), tf.int64))
-
-    def _scale_log(self) -> dict:
-        if not self.loss_scales:
-            return {}
-        return {"loss_scale_d": self.loss_scales["D"]["scale"].read_value(),
-                "loss_scale_g": self.loss_scales["G"]["scale"].read_value(),
-                "skipped_updates": self.loss_scales["D"]["skipped"] + self.loss_scales["G"]["skipped"]}
-
-    def _replica_step(self, *args):
+    def _replica_step(self, t: dict):
         """One replica's step (under strategy.run): BatchNorm over the global batch while traced
         (hp.sync_bn), the losses' mean over the replicas out."""
         from ganbench.backends.tf.distributed import replica_mean
 
         BatchNorm.sync.replicas = self.strategy.num_replicas_in_sync if self.hp.sync_bn else 1
         try:
-            out = self._train_step(*args)
+            out = self._local_step(t)
         finally:
             BatchNorm.sync.replicas = 1
         return replica_mean({name: tf.cast(value, tf.float64) for name, value in out.items()})
 
-    def _replica_index(self) -> int:
+    # -- the engine of ganbench.step: tensors ----------------------------------------------
+    def _floats(self, array):
+        return tf.constant(array, self.dtype)
+
+    _images = _floats  # NHWC, as TensorFlow's networks take them
+
+    @staticmethod
+    def _labels(labels):
+        return tf.constant(labels, tf.int64)
+
+    @staticmethod
+    def _key(key: int):
+        return tf.constant(key, tf.int64)
+
+    @staticmethod
+    def _python(value):
+        return value.numpy().item() if hasattr(value, "numpy") else value
+
+    @staticmethod
+    def _mix(x):
+        return mix32(x, shift)
+
+    def _shard(self) -> int:
         """This replica's place among all replicas: its rows of the global batch."""
         if self.devices == 1:
             return self.world.rank
         return tf.get_static_value(tf.distribute.get_replica_context().replica_id_in_sync_group)
 
-    def _train_step(self, reals, z, z_g, alphas, dropout_key, labels, fake_labels, g_labels):
-        self._start_step(dropout_key, self._replica_index())
-        labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
-        if self.hp.update == "simultaneous":
-            return self._simultaneous_step(reals[0], z[0], labels[0], fake_labels[0])
-        n_dis = reals.shape[0]
-        reuse, last = z_g is None, n_dis - 1
-        for d in range(last if reuse else n_dis):
-            fake = self._g_forward(self.G, z[d], fake_labels[d])
-            d_out = self._d_update(reals[d], fake, alphas[d], labels[d], fake_labels[d])
-        if reuse:
-            last_d_update = partial(self._d_update, reals[last], alpha=alphas[last], real_labels=labels[last],
-                                    fake_labels=fake_labels[last])
-            return {**self._g_update(z[last], fake_labels[last], last_d_update), **self._scale_log()}
-        return {**d_out, **self._g_update(z_g, g_labels), **self._scale_log()}
-
-    def _g_update(self, z, labels, d_update=None) -> dict:
-        """G's forward on z (recorded), its loss through D (plus the orthogonal penalty), Adam and
-        EMA. d_update(fake): the D update that these fakes also serve when the G update reuses
-        them (pytorch/examples dcgan), run unrecorded between G's forward and D's call."""
-        d_out = {}
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(self.G.trainables)
-            fake = self._g_forward(self.G, z, labels)
-            if d_update is not None:
-                with tape.stop_recording():
-                    d_out = d_update(fake)
-            g_loss = losses.g_loss(self.loss, self._call_D(fake, labels))
-            regularised, ortho = self._with_ortho(g_loss)
-            scaled = self._scaled("G", regularised)
-        self._apply("G", tape.gradient(scaled, self.G.trainables))
-        return {**d_out, "g_loss": g_loss, **ortho}
-
-    def _with_ortho(self, g_loss) -> tuple:
-        """See the torch backend."""
-        if not self.hp.ortho_reg:
-            return g_loss, {}
-        penalty = self.ortho_penalty()
-        strength = tf.cast(tf.constant(self.hp.ortho_reg, tf.float64), self.dtype)  # not rounded to float32 first
-        return g_loss + strength * penalty, {"ortho": penalty}
-
-    def ortho_penalty(self):
-        return losses.ortho_penalty([self.G.canonical_weight(name) for name in ortho_regularised(self.spec.generator)])
-
-    def _apply_G(self, grads) -> None:
-        """G's Adam step, then its EMA: every weight and buffer of G_ema moves toward G's with
-        ema.ema_weight of G's step count (written as tensors here, for the graph)."""
-        self.opts["G"].apply(grads, self.G.trainables)
-        if self.G_ema is None:
-            return
-        copying = self.opts["G"].step <= self.hp.ema_start
-        decay = tf.constant(self.hp.ema_decay, tf.float64)  # a Python float would become float32 first
-        weight = tf.cast(tf.where(copying, tf.zeros_like(decay), decay), self.dtype)
-        for name, var in self.G_ema.variables_by_name.items():
-            var.assign(weight * var + (1.0 - weight) * self.G.variables_by_name[name])
-        for name, eps in sn_vectors(self.spec.generator).items():
-            vector = self.G_ema.variables_by_name[name]
-            vector.assign(vector / tf.maximum(tf.norm(vector), eps))
-
-    def _simultaneous_step(self, real, z, labels=None, fake_labels=None):
-        """TensorFlow's DCGAN tutorial: G and D gradients from one forward, both applied."""
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self._g_forward(self.G, z, fake_labels)
-            d_real, d_fake = self._d_pair(real, fake, labels, fake_labels)
-            g_loss, d_loss = losses.g_loss(self.loss, d_fake), losses.d_loss(self.loss, d_real, d_fake)
-            regularised, ortho = self._with_ortho(g_loss)
-            g_scaled, d_scaled = self._scaled("G", regularised), self._scaled("D", d_loss)
-        g_grads = g_tape.gradient(g_scaled, self.G.trainables)
-        d_grads = d_tape.gradient(d_scaled, self.D.trainables)
-        self._apply("G", g_grads)
-        self._apply("D", d_grads)
-        return {"d_loss": d_loss, "g_loss": g_loss, **ortho, **self._scale_log()}
-
-    def set_lr_factor(self, factor: float) -> None:
-        """Scale both learning rates (linear decay), in float64 as torch's Python floats."""
-        for opt in self.opts.values():
-            opt.lr.assign(opt.base_lr * factor)
-
-    def _step_args(self, inputs: StepInputs) -> list:
-        """reals, z, z_g, alphas as tensors (None where the step has none)."""
-        return [None if a is None else tf.constant(a, self.dtype) for a in (inputs.reals, inputs.z, inputs.z_g, inputs.alphas)]
-
-    def train_step(self, inputs: StepInputs) -> dict:
-        """See the torch backend: n_dis D updates, then a G update on z_g's batch, or on the last
-        D update's fake batch when z_g is None; or one simultaneous update."""
-        if self.devices > 1:
-            return self._local_replicas_step(inputs)
-        out = self._step_fn(*self._tensor_args(inputs))
-        return {name: value.numpy().item() for name, value in out.items()}
-
-    def _tensor_args(self, inputs: StepInputs) -> list:
-        """The arguments of _train_step: reals, z, z_g, alphas, dropout key, labels, fake labels,
-        G labels (None where the step has none)."""
-        labels = [self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels)]
-        return [*self._step_args(inputs), self._key(inputs.dropout_key), *labels]
-
-    def _local_replicas_step(self, inputs: StepInputs) -> dict:
-        """MirroredStrategy: each local replica takes its rows of this process's inputs."""
-        shards = [shard_inputs(inputs, World(i, self.devices)) for i in range(self.devices)]
-        values = self.strategy.experimental_distribute_values_from_function(
-            lambda ctx: tuple(self._tensor_args(shards[ctx.replica_id_in_sync_group])))
-        out = self.strategy.experimental_local_results(self._step_fn(*values))[0]
-        return {name: value.numpy().item() for name, value in out.items()}
+    # -- forwards and gradients --------------------------------------------------------------
+    def _g_train(self, z, labels):
+        return self._g_forward(self.G, z, labels)
 
     @staticmethod
-    def _labels(labels):
-        return None if labels is None else tf.constant(labels, tf.int64)
+    def _g_forward(net, z, labels, training: bool = True):
+        return net(z, training, None if labels is None else {"labels": labels})
 
-    # -- benchmark breakdown ----------------------------------------------------------------
-    def phase_fns(self, inputs: StepInputs) -> dict:
-        """See the torch backend; each part is its own tf.function in graph and compiled modes, and
-        returns numpy (the host sync)."""
-        if self.hp.update == "simultaneous":
-            return {}  # one forward of G and D serves both updates: no parts that run apart
-        self._start_step(self._key(inputs.dropout_key))
-        reals, z, z_g, alphas = self._step_args(inputs)
-        labels, fake_labels, g_labels = (self._labels(a) for a in (inputs.labels, inputs.fake_labels, inputs.g_labels))
-        labels, fake_labels, alphas = per_update(labels), per_update(fake_labels), per_update(alphas)
-        reuse, last = z_g is None, inputs.n_dis - 1
-        compile_ = (lambda f: f) if self.mode == "eager" else (
-            lambda f: tf.function(f, jit_compile=self.mode == "compiled"))
-        fakes = [None] * inputs.n_dis
-        if reuse:  # see the torch backend
-            fakes[last] = self._g_forward(self.G, z[last], fake_labels[last])
+    def _d_forward(self, images, context: dict, penalty: bool):
+        return self.D(images, True, context)
 
-        @compile_
-        def d_fakes():
-            return [self._g_forward(self.G, z[d], fake_labels[d]) for d in range(last if reuse else inputs.n_dis)]
+    def _gradients(self, keys: tuple, fn) -> tuple:
+        """Each network's gradient of its loss, from one tape watching their trainable variables."""
+        outer = getattr(self._tapes, "current", None)
+        with tf.GradientTape(persistent=len(keys) > 1, watch_accessed_variables=False) as tape:
+            for key in keys:
+                tape.watch(self.nets[key].trainables)
+            self._tapes.current = tape
+            try:
+                scaled, out = fn()
+            finally:
+                self._tapes.current = outer
+        return {key: tape.gradient(scaled[key], self.nets[key].trainables) for key in keys}, out
 
-        @compile_
-        def d_updates(fakes):
-            return [self._d_update(reals[d], fakes[d], alphas[d], labels[d], fake_labels[d])
-                    for d in range(inputs.n_dis)]
+    def _unrecorded(self, fn):
+        with self._tapes.current.stop_recording():
+            return fn()
 
-        @compile_
-        def g_update():
-            return self._g_update(z[last], fake_labels[last]) if reuse else self._g_update(z_g, g_labels)
+    @staticmethod
+    def _no_grad():
+        return contextlib.nullcontext()  # no tape is recording
 
-        def run_d_fakes():
-            made = d_fakes()
-            fakes[:len(made)] = made
-            return made
+    @staticmethod
+    def _frozen_D():
+        return contextlib.nullcontext()  # the tape watches G's variables only
 
-        parts = (run_d_fakes, lambda: d_updates(fakes), g_update)
-        # .numpy() on every output waits for the work: the host sync
-        return {name: (lambda fn=fn: tf.nest.map_structure(lambda t: t.numpy(), fn()))
-                for name, fn in zip(STEP_PARTS, parts)}
+    _stop_gradient = staticmethod(tf.stop_gradient)
 
-    # -- inference --------------------------------------------------------------------------
-    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        net = sampling_generator(self)
-        return self._generate_fns[net](tf.constant(z, self.dtype), self._labels(labels), training).numpy()
+    # -- numbers: tensors and variables, for the graph ---------------------------------------
+    where = staticmethod(tf.where)
 
-    def standing_stats(self, batches) -> None:
-        """See the torch backend (eager forwards: the momentum changes from batch to batch)."""
-        net = sampling_generator(self)
+    @staticmethod
+    def _cond(cond, fn) -> None:
+        tf.cond(cond, lambda: fn() or tf.constant(True), lambda: tf.constant(False))
+
+    def _exact(self, x: float):
+        return tf.cast(tf.constant(x, tf.float64), self.dtype)  # not rounded to float32 on the way
+
+    @staticmethod
+    def _scalar_variable(value, integer: bool):
+        return variable(value, dtype=tf.int64 if integer else tf.float64, trainable=False)
+
+    @staticmethod
+    def _read(value, like=None):
+        value = value.read_value()
+        return value if like is None else tf.cast(value, like.dtype)
+
+    @staticmethod
+    def _write(state: dict, name: str, value) -> None:
+        state[name].assign(value)
+
+    # -- updates -----------------------------------------------------------------------------
+    def _all_reduce(self, key: str, grads: list) -> list:
+        if self.strategy is None:
+            return grads
+        from ganbench.backends.tf.distributed import replica_mean
+
+        return replica_mean([tf.convert_to_tensor(g) for g in grads])
+
+    def _unscale(self, grads: list, scale) -> list:
+        inverse = tf.cast(1.0 / scale, self.dtype)
+        return [tf.convert_to_tensor(g) * inverse for g in grads]
+
+    @staticmethod
+    def _all_finite(grads: list):
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+
+    def _adam(self, key: str, grads: list) -> None:
+        self.opts[key].apply(grads, self.nets[key].trainables)
+
+    def _adam_steps(self, key: str):
+        return self.opts[key].step
+
+    def _set_lr(self, key: str, lr: float) -> None:
+        self.opts[key].lr.assign(lr)
+
+    def _ema_pairs(self) -> list:
+        return [(var, self.G.variables_by_name[name]) for name, var in self.G_ema.variables_by_name.items()]
+
+    @staticmethod
+    def _lerp(ema, raw, weight) -> None:
+        ema.assign(weight * ema + (1.0 - weight) * raw)
+
+    def _ema_tensors(self, names: list) -> list:
+        return [self.G_ema.variables_by_name[name] for name in names]
+
+    @staticmethod
+    def _normalise(vector, eps: float) -> None:
+        vector.assign(vector / tf.maximum(tf.norm(vector), eps))
+
+    def _weight_matrix(self, name: str):
+        return self.G.canonical_weight(name)
+
+    # -- parts and state ---------------------------------------------------------------------
+    def _bench_part(self, fn):
+        """fn as a part of the bench: its own tf.function in graph and compiled modes; .numpy() on
+        every output waits for the work (the host sync)."""
+        compiled = fn if self.mode == "eager" else tf.function(fn, jit_compile=self.mode == "compiled")
+
+        def run(*args):
+            out = compiled(*args)
+            tf.nest.map_structure(lambda t: t.numpy(), out)
+            return out
+        return run
+
+    @contextlib.contextmanager
+    def _momentum_setter(self, net):
+        """Eager forwards: the momentum changes from batch to batch."""
         norms = [layer for layer in net.layers if isinstance(layer, BatchNorm)]
         try:
-            for k, (z, labels) in enumerate(batches):
-                for layer in norms:
-                    layer.momentum = standing_momentum(k)
-                self._g_forward(net, tf.constant(z, self.dtype), self._labels(labels))
+            yield lambda momentum: [setattr(layer, "momentum", momentum) for layer in norms]
         finally:
             for layer in norms:
                 layer.momentum = layer.spec.momentum
 
+    def _export_net(self, key: str) -> dict:
+        return (self.G_ema if key == "G_ema" else self.nets[key]).export_canonical()
+
+    def _adam_slots(self, key: str) -> tuple:
+        net, opt = self.nets[key], self.opts[key]
+        return int(opt.step.numpy()), {name: (net.to_canonical(name, m.numpy()), net.to_canonical(name, v.numpy()))
+                                       for name, m, v in zip(net.trainable_names, opt.m, opt.v)}
+
+    def _set_adam_slots(self, key: str, step: int, moments: dict) -> None:
+        net, opt = self.nets[key], self.opts[key]
+        opt.step.assign(step)
+        for name, m, v in zip(net.trainable_names, opt.m, opt.v):
+            for slot, array in zip((m, v), moments[name]):
+                slot.assign(net.to_native(name, array).astype(slot.dtype.as_numpy_dtype))
+
+    # -- inference --------------------------------------------------------------------------
+    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
+        net = sampling_generator(self)
+        labels = None if labels is None else self._labels(labels)
+        return self._generate_fns[net](self._floats(z), labels, training).numpy()
+
     def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
         context = None if labels is None else {"labels": self._labels(labels)}
-        return tf.reshape(self._discriminate_fn(tf.constant(images, self.dtype), training, context), [-1]).numpy()
-
-    # -- state ------------------------------------------------------------------------------
-    def export_state(self) -> dict:
-        nets = {key: net.export_canonical() for key, net in self.nets.items()}
-        if self.G_ema is not None:
-            nets["G_ema"] = self.G_ema.export_canonical()
-        state = {"nets": nets, "opt": {key: self._export_opt(key) for key in self.nets}}
-        if self.loss_scales:
-            state["loss_scales"] = {key: {name: var.numpy().item() for name, var in scale.items()}
-                                    for key, scale in self.loss_scales.items()}
-        return state
-
-    def _export_opt(self, key: str) -> dict:
-        net, opt = self.nets[key], self.opts[key]
-        out = {"step": int(opt.step.numpy()), "exp_avg": {}, "exp_avg_sq": {}}
-        for name, m, v in zip(net.trainable_names, opt.m, opt.v):
-            out["exp_avg"][name] = net.to_canonical(name, m.numpy())
-            out["exp_avg_sq"][name] = net.to_canonical(name, v.numpy())
-        return out
-
-    def _load_opt(self, opt_state: dict) -> None:
-        for key, saved in opt_state.items():
-            net, opt = self.nets[key], self.opts[key]
-            opt.step.assign(saved["step"])
-            for name, m, v in zip(net.trainable_names, opt.m, opt.v):
-                m.assign(net.to_native(name, saved["exp_avg"][name]).astype(m.dtype.as_numpy_dtype))
-                v.assign(net.to_native(name, saved["exp_avg_sq"][name]).astype(v.dtype.as_numpy_dtype))
+        return tf.reshape(self._discriminate_fn(self._floats(images), training, context), [-1]).numpy()

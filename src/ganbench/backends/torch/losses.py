@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from ganbench import losses
 
 OPS = SimpleNamespace(softplus=F.softplus, relu=F.relu, mean=torch.mean, sum=torch.sum, gram=lambda m: m @ m.T,
-                      diag=torch.diagonal)
+                      diag=torch.diagonal, reshape=torch.reshape,
+                      layout="NCHW")
 d_loss = partial(losses.d_loss, OPS)
 g_loss = partial(losses.g_loss, OPS)
 ortho_penalty = partial(losses.ortho_penalty, OPS)

@@ -1,0 +1,84 @@
+"""Smoke tests of the scripts kept under benchmarks/: each run as a user runs it (a fresh process,
+from the repository root), as small as its options allow, its JSON read back and checked. They
+time nothing: a refactor that breaks a script fails here instead of at the next measurement.
+(export_speed.py's smoke test is in test_export.py, beside the exports it times.)"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+TIMEOUT_S = 600
+
+
+def run_script(name: str, *args, env_dir=None) -> str:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / name), *map(str, args)], cwd=ROOT, text=True,
+                          capture_output=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_every_kept_script_has_a_smoke_test():
+    scripts = {p.name for p in BENCHMARKS.glob("*.py")}
+    here = Path(__file__).read_text() + (ROOT / "tests" / "test_export.py").read_text()
+    assert scripts and all(f'"{name}"' in here or f"benchmarks/{name}" in here for name in scripts), scripts
+
+
+def test_reference_loops(tmp_path, data_dir):
+    out = tmp_path / "loops.json"
+    run_script("reference_loops.py", "--steps", 1, "--warmup", 0, "--data-dir", data_dir, "--out", out)
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["backend"] for r in rows} == {"torch", "tf"}
+    assert all(r["median_step_s"] > 0 and r["ganbench_median_step_s"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_conv_layers(tmp_path, data_dir, backend):
+    out = tmp_path / "conv.json"
+    run_script("conv_layers.py", "--preset", "dcgan", "--backend", backend, "--repeats", 1, "--data-dir", data_dir,
+               "--out", out)
+    result = json.loads(out.read_text())
+    assert result["backend"] == backend and result["rows"]
+    assert all(r["forward_ms"] > 0 and r["backward_ms"] > 0 for r in result["rows"])
+
+
+@pytest.mark.parametrize("backend", ["torch", "tf"])
+def test_profile_step(tmp_path, data_dir, backend):
+    out = tmp_path / "profile.json"
+    run_script("profile_step.py", "--preset", "dcgan", "--backend", backend, "--steps", 1, "--warmup", 0,
+               "--data-dir", data_dir, "--out", out)
+    result = json.loads(out.read_text())
+    assert result["median_step_s"] > 0 and result["op_self_s_per_step"]
+
+
+def test_distributed(tmp_path):
+    out = tmp_path / "distributed.json"
+    run_script("distributed.py", "--presets", "dcgan", "--backends", "torch", "--steps", 1, "--warmup", 0,
+               "--out", out)
+    rows = json.loads(out.read_text())["rows"]
+    assert sorted(r["nproc"] for r in rows) == [1, 1, 2, 2]
+    assert all(r["median_step_s"] > 0 for r in rows)
+
+
+def test_eval_table(tmp_path, data_dir, quick_classifier):
+    import ganbench
+
+    run = tmp_path / "run"
+    ganbench.train("dcgan", run, steps=2, batch_size=16, checkpoint_every=2, sample_every=2,
+                   data_dir=data_dir, progress=False)
+    out = tmp_path / "table.json"
+    stdout = run_script("eval_table.py", run, "--n", 500, "--data-dir", data_dir, "--out", out)
+    rows = json.loads(out.read_text())
+    assert [r["source"].split(":")[0] for r in rows] == ["real", "dcgan, torch, 2 steps"]
+    assert rows[0]["metrics"]["fid"] < rows[1]["metrics"]["fid"]  # real data beats a 2-step generator
+    assert "| mnist |" in stdout
+
+
+def test_redraw_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    run_script("redraw_figures.py", "--out", tmp_path)
+    assert (tmp_path / "img_per_s-cpu-defaults.png").stat().st_size > 0 and list(tmp_path.glob("quality-*.svg"))
