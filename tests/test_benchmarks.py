@@ -4,6 +4,7 @@ time nothing: a refactor that breaks a script fails here instead of at the next 
 (export_speed.py's smoke test is in test_export.py, beside the exports it times.)"""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,13 @@ def test_redraw_figures(tmp_path):
     pytest.importorskip("matplotlib")
     run_script("redraw_figures.py", "--out", tmp_path)
     assert (tmp_path / "img_per_s-cpu-defaults.png").stat().st_size > 0 and list(tmp_path.glob("quality-*.svg"))
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.sh")))
+def test_shell_scripts_parse_and_call_what_exists(script):
+    """The run scripts take 10 minutes to hours (or a GPU), too long for CI: bash parses each, and
+    every benchmarks/*.py it calls exists (a retired experiment's call would fail here)."""
+    path = BENCHMARKS / script
+    subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
+    called = re.findall(r"benchmarks/(\w+\.py)", path.read_text())
+    assert all((BENCHMARKS / name).exists() for name in called), called
