@@ -326,15 +326,36 @@ class GANStep:
 
         return dict(zip(STEP_PARTS, (fakes_part, lambda: run_updates(fakes), run_g)))
 
-    # -- sampling statistics and state ------------------------------------------------------
+    # -- inference, sampling statistics and state -------------------------------------------
+    def generate(self, z, training: bool = False, labels=None):
+        """G(z) as float NHWC in [-1, 1] (numpy), by G_ema when there is one (and use_ema), else G;
+        eval mode (running BN stats) unless training=True, which updates the BN running stats as a
+        training forward does."""
+        return self._sample(sampling_generator(self), self._floats(z), self._some_labels(labels), training)
+
+    def discriminate(self, images, training: bool = False, labels=None):
+        """D's logits [B] (numpy) for NHWC images in [-1, 1] (and their labels, for a conditional D)."""
+        context = None if labels is None else {"labels": self._labels(labels)}
+        return self._logits(self._images(images), context, training)
+
     def standing_stats(self, batches) -> None:
         """The sampling generator's BatchNorm running statistics become their average over
         training-mode forwards of `batches`, (z, labels) numpy pairs (ganbench.ema)."""
         net = sampling_generator(self)
-        with self._momentum_setter(net) as set_momentum:
-            for k, (z, labels) in enumerate(batches):
-                set_momentum(standing_momentum(k))
-                self._g_forward(net, self._floats(z), None if labels is None else self._labels(labels), True)
+        norms = self._batch_norms(net)
+        momenta = [norm.momentum for norm in norms]
+        try:
+            with self._training_forwards(net):
+                for k, (z, labels) in enumerate(batches):
+                    for norm in norms:
+                        norm.momentum = standing_momentum(k)
+                    self._g_forward(net, self._floats(z), self._some_labels(labels), True)
+        finally:
+            for norm, momentum in zip(norms, momenta):
+                norm.momentum = momentum
+
+    def _some_labels(self, labels):
+        return None if labels is None else self._labels(labels)
 
     def export_state(self) -> dict:
         """The canonical state: {"nets": {key: {name: array}}, "opt": {key: {"step", "exp_avg",
@@ -374,7 +395,9 @@ class GANStep:
     # updates: _all_reduce(key, grads), _unscale(grads, scale), _all_finite(grads), _adam(key,
     #   grads), _adam_steps(key), _set_lr(key, lr), _ema_pairs(), _lerp(ema, raw, weight),
     #   _ema_tensors(names), _normalise(vector, eps), _weight_matrix(name)
-    # parts and state: _bench_part(fn), _momentum_setter(net), _export_net(key),
+    # inference: _sample(net, z, labels, training), _logits(images, context, training),
+    #   _batch_norms(net), _training_forwards(net)
+    # parts and state: _bench_part(fn), _export_net(key),
     #   _adam_slots(key) -> (step, {name: (m, v)}), _set_adam_slots(key, step, {name: (m, v)})
 
 

@@ -14,7 +14,6 @@ from ganbench.backends.tf.dropout import shift
 from ganbench.backends.tf.nets import BatchNorm, Network, variable
 from ganbench.distributed import SINGLE, SingleProcess, World, shard_inputs
 from ganbench.errors import GanbenchError
-from ganbench.ema import sampling_generator
 from ganbench.precision import scales_loss
 from ganbench.rng import mix32
 from ganbench.step import GANStep
@@ -306,16 +305,6 @@ class GAN(GANStep):
             return out
         return run
 
-    @contextlib.contextmanager
-    def _momentum_setter(self, net):
-        """Eager forwards: the momentum changes from batch to batch."""
-        norms = [layer for layer in net.layers if isinstance(layer, BatchNorm)]
-        try:
-            yield lambda momentum: [setattr(layer, "momentum", momentum) for layer in norms]
-        finally:
-            for layer in norms:
-                layer.momentum = layer.spec.momentum
-
     def _export_net(self, key: str) -> dict:
         return (self.G_ema if key == "G_ema" else self.nets[key]).export_canonical()
 
@@ -332,11 +321,16 @@ class GAN(GANStep):
                 slot.assign(net.to_native(name, array).astype(slot.dtype.as_numpy_dtype))
 
     # -- inference --------------------------------------------------------------------------
-    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        net = sampling_generator(self)
-        labels = None if labels is None else self._labels(labels)
-        return self._generate_fns[net](self._floats(z), labels, training).numpy()
+    def _sample(self, net, z, labels, training: bool) -> np.ndarray:
+        return self._generate_fns[net](z, labels, training).numpy()
 
-    def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        context = None if labels is None else {"labels": self._labels(labels)}
-        return tf.reshape(self._discriminate_fn(self._floats(images), training, context), [-1]).numpy()
+    def _logits(self, images, context, training: bool) -> np.ndarray:
+        return tf.reshape(self._discriminate_fn(images, training, context), [-1]).numpy()
+
+    @staticmethod
+    def _batch_norms(net) -> list:
+        return [layer for layer in net.layers if isinstance(layer, BatchNorm)]
+
+    @staticmethod
+    def _training_forwards(net):
+        return contextlib.nullcontext()  # eager forwards with training=True: the momentum may change

@@ -12,7 +12,6 @@ from ganbench.backends.torch.nets import (PREFIX, BatchNorm, SpectralNorm, build
                                           export_canonical, load_canonical, set_compute_dtype)
 from ganbench.distributed import SINGLE, SingleProcess, World
 from ganbench.errors import GanbenchError
-from ganbench.ema import sampling_generator
 from ganbench.rng import mix32
 from ganbench.step import GANStep, HostScalars
 from ganbench.step_inputs import StepInputs
@@ -299,19 +298,6 @@ class GAN(HostScalars, GANStep):
             return out
         return run
 
-    @contextlib.contextmanager
-    def _momentum_setter(self, net):
-        norms = [m for m in net.modules() if isinstance(m, BatchNorm)]
-        momenta, was_training = [m.momentum for m in norms], net.training
-        net.train()
-        try:
-            with torch.no_grad():
-                yield lambda momentum: [setattr(m, "momentum", momentum) for m in norms]
-        finally:
-            for m, momentum in zip(norms, momenta):
-                m.momentum = momentum
-            net.train(was_training)
-
     def _export_net(self, key: str) -> dict:
         if key == "G_ema":
             return export_canonical(self.G_ema, self.spec.generator)
@@ -341,25 +327,33 @@ class GAN(HostScalars, GANStep):
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, z: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        """G(z) as float NHWC in [-1, 1], by G_ema when there is one (and use_ema), else G; eval
-        mode (running BN stats) unless training=True, which updates the BN running stats as a
-        training forward does."""
-        net = sampling_generator(self)
+    def _sample(self, net, z, labels, training: bool) -> np.ndarray:
         was_training = net.training
         net.train(training)
         try:
-            images = self._g_forward(net, self._floats(z), None if labels is None else self._labels(labels))
-            return images.permute(0, 2, 3, 1).cpu().numpy()
+            return self._g_forward(net, z, labels).permute(0, 2, 3, 1).cpu().numpy()
         finally:
             net.train(was_training)
 
     @torch.no_grad()
-    def discriminate(self, images: np.ndarray, training: bool = False, labels: np.ndarray | None = None) -> np.ndarray:
-        """D's logits [B] for NHWC images in [-1, 1] (and their labels, for a conditional D)."""
+    def _logits(self, images, context, training: bool) -> np.ndarray:
         self.D.train(training)
         try:
-            context = None if labels is None else {"labels": self._labels(labels)}
-            return self.D(self._images(images), context).reshape(-1).cpu().numpy()
+            return self.D(images, context).reshape(-1).cpu().numpy()
         finally:
             self.D.train()
+
+    @staticmethod
+    def _batch_norms(net) -> list:
+        return [m for m in net.modules() if isinstance(m, BatchNorm)]
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _training_forwards(net):
+        was_training = net.training
+        net.train()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            net.train(was_training)
