@@ -93,3 +93,22 @@ def test_shell_scripts_parse_and_call_what_exists(script):
     subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
     called = re.findall(r"benchmarks/(\w+\.py)", path.read_text())
     assert all((BENCHMARKS / name).exists() for name in called), called
+
+
+def test_compare_bench(tmp_path):
+    """Two sides of two runs each: the fastest median per side, the ratio and the spreads."""
+    def bench(name, steps):
+        rows = [{"preset": "dcgan", "backend": b, "mode": "eager", "precision": "fp32", "median_step_s": s}
+                for b, s in zip(("torch", "tf"), steps)]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"machine": {"cpu": "x"}, "rows": rows + [{"preset": "dcgan", "error": "x"}]}))
+        return path
+    a = [bench("a1", (0.20, 0.40)), bench("a2", (0.22, 0.44))]
+    b = [bench("b1", (0.25, 0.40)), bench("b2", (0.21, 0.41))]
+    out = tmp_path / "compare.json"
+    stdout = run_script("compare_bench.py", "--a", *a, "--b", *b, "--out", out)
+    rows = {r["backend"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["torch"]["ratio"] == pytest.approx(0.20 / 0.21)
+    assert rows["tf"]["ratio"] == pytest.approx(1.0)
+    assert rows["torch"]["b_spread"] == pytest.approx(0.25 / 0.21)
+    assert "dcgan" in stdout

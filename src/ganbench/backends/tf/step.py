@@ -202,20 +202,24 @@ class GAN(GANStep):
         return self.D(images, True, context)
 
     def _gradients(self, keys: tuple, fn) -> tuple:
-        """Each network's gradient of its loss, from one tape watching their trainable variables."""
-        outer = getattr(self._tapes, "current", None)
-        with tf.GradientTape(persistent=len(keys) > 1, watch_accessed_variables=False) as tape:
-            for key in keys:
+        """Each network's gradient of its loss, from a tape of its own watching its trainable
+        variables (the simultaneous step records both from one forward)."""
+        outer = getattr(self._tapes, "current", [])
+        with contextlib.ExitStack() as stack:
+            tapes = [stack.enter_context(tf.GradientTape(watch_accessed_variables=False)) for _ in keys]
+            for key, tape in zip(keys, tapes):
                 tape.watch(self.nets[key].trainables)
-            self._tapes.current = tape
+            self._tapes.current = tapes
             try:
                 scaled, out = fn()
             finally:
                 self._tapes.current = outer
-        return {key: tape.gradient(scaled[key], self.nets[key].trainables) for key in keys}, out
+        return {key: tape.gradient(scaled[key], self.nets[key].trainables) for key, tape in zip(keys, tapes)}, out
 
     def _unrecorded(self, fn):
-        with self._tapes.current.stop_recording():
+        with contextlib.ExitStack() as stack:
+            for tape in self._tapes.current:
+                stack.enter_context(tape.stop_recording())
             return fn()
 
     @staticmethod
