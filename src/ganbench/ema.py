@@ -18,11 +18,13 @@ over N training-mode forwards of the sampling generator, batch k entering with m
 """
 
 from ganbench.archs.spec import Network, sn_eps, spectrally_normalized
+from ganbench.precision import python_where
 
 
-def ema_weight(decay: float, start: int, g_updates: int) -> float:
-    """w of the update above, after `g_updates` G updates."""
-    return 0.0 if g_updates <= start else decay
+def ema_weight(decay: float, start: int, g_updates, where=python_where, exact=float):
+    """w of the update above, after `g_updates` G updates; where/exact: a backend's conditional and
+    its Python float as a scalar (a graph's, when g_updates is a tensor)."""
+    return where(g_updates <= start, exact(0.0), exact(decay))
 
 
 def sn_vectors(net: Network) -> dict:

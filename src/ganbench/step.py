@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from ganbench import losses
-from ganbench.ema import sampling_generator, sn_vectors, standing_momentum
+from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, next_skipped, python_where, scales_loss
 from ganbench.step_inputs import REAL, FAKE, PENALTY, STEP_PARTS, StepInputs
 
@@ -246,8 +246,7 @@ class GANStep:
     def _update_ema(self) -> None:
         """Every weight and buffer of G_ema moves toward G's (ganbench.ema), then its spectral-norm
         vectors return to unit length."""
-        copying = self._adam_steps("G") <= self.hp.ema_start
-        weight = self.where(copying, self._exact(0.0), self._exact(self.hp.ema_decay))
+        weight = ema_weight(self.hp.ema_decay, self.hp.ema_start, self._adam_steps("G"), self.where, self._exact)
         for ema, raw in self._ema_pairs():
             self._lerp(ema, raw, weight)
         vectors = sn_vectors(self.spec.generator)
