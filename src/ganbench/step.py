@@ -46,6 +46,11 @@ class _NoneForEach:
         return None
 
 
+def optional(convert, value):
+    """convert(value), or None for an input the step does not have."""
+    return None if value is None else convert(value)
+
+
 def per_update(batches):
     """A step input indexed by D update: the [n_dis, ...] tensor, or None for each update when the
     step has no such input (no labels, no penalty weights)."""
@@ -275,16 +280,14 @@ class GANStep:
     # -- inputs -----------------------------------------------------------------------------
     def _step_tensors(self, inputs: StepInputs) -> dict:
         """The step's numpy inputs as the engine's tensors (None where the step has none)."""
-        def convert(fn, array):
-            return None if array is None else fn(array)
-        return {"reals": convert(self._images, inputs.reals), "z": convert(self._floats, inputs.z),
-                "z_g": convert(self._floats, inputs.z_g), "alphas": convert(self._floats, inputs.alphas),
-                "dropout_key": convert(self._key, inputs.dropout_key),
-                "labels": convert(self._labels, inputs.labels),
-                "fake_labels": convert(self._labels, inputs.fake_labels),
-                "g_labels": convert(self._labels, inputs.g_labels),
-                "transform_args": convert(self._floats, inputs.transform_args),
-                "g_transform_args": convert(self._floats, inputs.g_transform_args)}
+        return {"reals": optional(self._images, inputs.reals), "z": optional(self._floats, inputs.z),
+                "z_g": optional(self._floats, inputs.z_g), "alphas": optional(self._floats, inputs.alphas),
+                "dropout_key": optional(self._key, inputs.dropout_key),
+                "labels": optional(self._labels, inputs.labels),
+                "fake_labels": optional(self._labels, inputs.fake_labels),
+                "g_labels": optional(self._labels, inputs.g_labels),
+                "transform_args": optional(self._floats, inputs.transform_args),
+                "g_transform_args": optional(self._floats, inputs.g_transform_args)}
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
@@ -330,7 +333,7 @@ class GANStep:
         """G(z) as float NHWC in [-1, 1] (numpy), by G_ema when there is one (and use_ema), else G;
         eval mode (running BN stats) unless training=True, which updates the BN running stats as a
         training forward does."""
-        return self._sample(sampling_generator(self), self._floats(z), self._some_labels(labels), training)
+        return self._sample(sampling_generator(self), self._floats(z), optional(self._labels, labels), training)
 
     def discriminate(self, images, training: bool = False, labels=None):
         """D's logits [B] (numpy) for NHWC images in [-1, 1] (and their labels, for a conditional D)."""
@@ -348,13 +351,10 @@ class GANStep:
                 for k, (z, labels) in enumerate(batches):
                     for norm in norms:
                         norm.momentum = standing_momentum(k)
-                    self._g_forward(net, self._floats(z), self._some_labels(labels), True)
+                    self._g_forward(net, self._floats(z), optional(self._labels, labels), True)
         finally:
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
-
-    def _some_labels(self, labels):
-        return None if labels is None else self._labels(labels)
 
     def export_state(self) -> dict:
         """The canonical state: {"nets": {key: {name: array}}, "opt": {key: {"step", "exp_avg",
