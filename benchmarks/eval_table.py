@@ -34,6 +34,17 @@ def rows_for(dataset: str, runs: list, n: int, data_dir) -> list:
     return rows
 
 
+def markdown_table(rows: list) -> list:
+    """The rows as a markdown table (KID raw, not x1000, with its spread over subsets)."""
+    lines = ["| dataset | samples | " + " | ".join(COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        m = row["metrics"]
+        values = [f"{m['fid']:.2f}", f"{m['kid']:.2f} ± {m['kid_std']:.2f}", f"{m['score']:.2f}", f"{m['coverage']:.1f}",
+                  f"{m['class_kl']:.3f}", f"{m['precision']:.3f}", f"{m['recall']:.3f}"]
+        lines.append(f"| {row['dataset']} | {row['source']} | " + " | ".join(values) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -46,14 +57,7 @@ def main() -> None:
         by_dataset.setdefault(json.loads((run / "config.json").read_text())["dataset"], []).append(run)
     rows = [row for dataset, runs in by_dataset.items() for row in rows_for(dataset, runs, args.n, args.data_dir)]
     ev.write_result(rows, args.out)
-    print("| dataset | samples | " + " | ".join(COLUMNS) + " |")
-    print("|---|---|" + "---|" * len(COLUMNS))
-    for row in rows:
-        m = row["metrics"]
-        kid = f"{m['kid']:.4f} ± {m['kid_std']:.4f}"
-        values = [f"{m['fid']:.2f}", kid, f"{m['score']:.2f}", f"{m['coverage']:.1f}", f"{m['class_kl']:.3f}",
-                  f"{m['precision']:.3f}", f"{m['recall']:.3f}"]
-        print(f"| {row['dataset']} | {row['source']} | " + " | ".join(values) + " |")
+    print("\n".join(markdown_table(rows)))
     protocol = rows[0]["protocol"]
     print(f"\nProtocol: N={args.n} per row against the test split; each dataset's classifier, penultimate 256-d "
           f"features; resize: {protocol['resize']}; KID {protocol['kid']}; precision/recall {protocol['pr']}.")

@@ -79,10 +79,36 @@ def test_eval_table(tmp_path, data_dir, quick_classifier):
     assert "| mnist |" in stdout
 
 
-def test_redraw_figures(tmp_path):
+def test_render_results_check_passes_on_the_recorded_files():
+    """Every generated table of the pages matches its JSON, every figure was drawn from the JSON
+    as it is now (and, with the matplotlib that drew them, is byte for byte a fresh drawing)."""
     pytest.importorskip("matplotlib")
-    run_script("redraw_figures.py", "--out", tmp_path)
-    assert (tmp_path / "img_per_s-cpu-defaults.png").stat().st_size > 0 and list(tmp_path.glob("quality-*.svg"))
+    stdout = run_script("render_results.py", "--check")
+    assert "stale" not in stdout
+
+
+def render_results_module():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import render_results
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return render_results
+
+
+def test_render_results_rewrites_a_stale_table_and_flags_a_redrawn_source(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    render = render_results_module()
+    page = "text\n<!-- generated: sample-quality -->\n| an old | table |\n<!-- end generated -->\nmore\n"
+    rendered = render.render_page(page, "page.md")
+    assert "| an old |" not in rendered and rendered.startswith("text\n") and rendered.endswith("more\n")
+    assert "| mnist | real: 10000 training images | 2.51 |" in rendered  # from eval_table.json
+    manifest = json.loads(render.MANIFEST.read_text())
+    stem = "benchmarks/results/img_per_s-cpu-defaults"
+    manifest["figures"][stem]["sources"]["benchmarks/results/bench-cpu-defaults.json"] = "0" * 64
+    monkeypatch.setattr(render, "MANIFEST", tmp_path / "figures.json")
+    render.MANIFEST.write_text(json.dumps(manifest))
+    assert render.check(render.figure_jobs(), None) == [f"{stem} (its JSON changed since it was drawn)"]
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("*.sh")))

@@ -59,6 +59,14 @@ def test_load_generator_and_its_three_samplers(run, tmp_path, backend):
         np.save(tmp_path.parent / f"sample-{backend}.npy", out["sample"])
 
 
+def test_preset_names_and_train_config(tmp_path):
+    printed = fresh("import ganbench, json, sys\n"
+                    "config = ganbench.TrainConfig.from_dict(json.loads(ganbench.TrainConfig().replace(steps=7).to_json()))\n"
+                    "print('dcgan' in ganbench.preset_names(), config.validate().steps, "
+                    "'torch' in sys.modules or 'tensorflow' in sys.modules)\n", tmp_path)
+    assert printed.split() == ["True", "7", "False"]
+
+
 def test_both_backends_sampled_the_same_images(run, tmp_path):
     """In fresh interpreters too, the checkpoint samples alike in both (float32, max 1 grey level)."""
     saved = [tmp_path.parent / f"sample-{b}.npy" for b in ("torch", "tf")]

@@ -78,20 +78,7 @@ def markdown(result: dict) -> str:
         "",
         f"![img/s per configuration]({PLOT})",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    for r in result["rows"]:
-        if "error" in r:
-            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {row_precision(r)} | {r['batch_size'] or 'preset'} "
-                         f"| failed: {r['error']} |")
-            continue
-        lines.append(
-            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {row_precision(r)} | {r['batch_size']} "
-            f"| {r['first_step_s']:.2f} "
-            f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
-            f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
-        )
+    ] + bench_table(result["rows"])
     measured = [r for r in result["rows"] if "error" not in r]
     modes = {f"- {r['backend']} {r['mode']}: {r['mode_detail']}; {r['options']}; {r['threads']} threads": None
              for r in measured}
@@ -121,6 +108,23 @@ def markdown(result: dict) -> str:
         "Peak RSS is the process maximum, framework included."
     )
     return "\n".join(lines) + "\n"
+
+
+def bench_table(rows: list) -> list:
+    """The markdown table of the bench's rows, one line per measured configuration."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {row_precision(r)} | {r['batch_size'] or 'preset'} "
+                         f"| failed: {r['error']} |")
+            continue
+        lines.append(
+            f"| {r['preset']} | {r['backend']} {r['framework']} | {r['mode']} | {row_precision(r)} | {r['batch_size']} "
+            f"| {r['first_step_s']:.2f} "
+            f"| {r['median_step_s']:.3f} | {r['iqr_step_s']:.3f} | {r['img_per_s']:.0f} | {r['achieved_gflops']:.1f} "
+            f"| {r['matmul_gflops']:.1f} | {r['fraction_of_matmul_rate']:.0%} | {r['peak_rss_mb']:.0f} |"
+        )
+    return lines
 
 
 def row_precision(row: dict) -> str:
@@ -187,17 +191,23 @@ def run_quality(presets, backends, modes, minutes: float, evals: int, eval_n: in
     return result
 
 
-def quality_markdown(result: dict, presets) -> str:
-    lines = ["# ganbench bench --quality", "", machine_line(result["machine"]), ""]
-    for preset in presets:
-        lines += [f"![{preset}](quality-{preset}.png)", ""]
-    lines += ["| preset | backend | mode | batch | budget (s) | steps | first FD | final FD |", "|" + "---|" * 8]
-    for r in result["runs"]:
+def quality_table(runs: list) -> list:
+    """The markdown table of the quality runs: steps in the budget, first and final FD."""
+    lines = ["| preset | backend | mode | batch | budget (s) | steps | first FD | final FD |", "|" + "---|" * 8]
+    for r in runs:
         if "error" in r:
             lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | failed: {r['error']} |")
             continue
         lines.append(f"| {r['preset']} | {r['backend']} | {r['mode']} | {r['batch_size']} | {r['budget_s']:.0f} | "
                      f"{r['steps']} | {r['curve'][0]['fid']:.1f} | {r['curve'][-1]['fid']:.1f} |")
+    return lines
+
+
+def quality_markdown(result: dict, presets) -> str:
+    lines = ["# ganbench bench --quality", "", machine_line(result["machine"]), ""]
+    for preset in presets:
+        lines += [f"![{preset}](quality-{preset}.png)", ""]
+    lines += quality_table(result["runs"])
     lines += ["", "Each run trained in a fresh process from the same init, data order and noise. The clock counts "
               "input drawing and training steps (first-step tracing or compilation included) and stops while "
               "samples are scored: the classifier Fréchet distance of the run's eval_n samples against the test "
