@@ -42,3 +42,12 @@ def test_relative_links_resolve(page):
         elif fragment and file.suffix == ".md" and fragment not in anchors(file):
             broken.append(target)
     assert broken == []
+
+
+@pytest.mark.parametrize("page", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
+def test_every_docs_page_opens_with_its_contents(page):
+    """Each page of docs/ links to each of its sections before the first of them."""
+    text = page.read_text()
+    sections = re.findall(r"^## (.*)$", text, flags=re.M)
+    before = text.split("\n## ", 1)[0]
+    assert [s for s in sections if f"(#{anchor(s)})" not in before] == []
