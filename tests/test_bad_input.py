@@ -121,6 +121,10 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "truncated dataset file": ("train --dataset fashion-mnist --data-dir {ws}/bad_fashion --no-download --out {ws}/o",
                                "train-images-idx3-ubyte.gz"),
     "train precision unknown": ("train --precision fp8 --out {ws}/o", "fp8"),
+    "train data-limit not a count": ("train --data-limit 2.5 --out {ws}/o", "data-limit must be a count"),
+    "train data-limit above the set": ("train --data-limit 100000 --out {ws}/o", "exceeds the 60000 images"),
+    "train r1 with wgan-gp": ("train --loss wgan-gp --r1 1 --out {ws}/o", "r1/r2 need"),
+    "train lecam-decay 1": ("train --lecam 0.3 --lecam-decay 1 --out {ws}/o", "lecam-decay in [0, 1)"),
     # presets
     "preset missing": ("train --preset {ws}/none.json --out {ws}/o", "none.json"),
     "preset not JSON": ("train --preset {ws}/not_json.json --out {ws}/o", "not_json.json"),

@@ -235,7 +235,7 @@ def test_kill_9_at_random_moments_then_resume_ends_with_the_same_weights(tmp_pat
     followed by --resume; then the run completes equal, bit for bit, to one never killed. A kill
     before the first checkpoint leaves a run that --resume starts from step 0."""
     rng = random.Random(11)
-    out, steps = tmp_path / "run", 200
+    out, steps = tmp_path / "run", 60  # a few steps a kill: 200 spent 5 minutes on checkpoint writes
     args = ("--backend", backend, "--steps", str(steps), "--checkpoint-every", "1")
     for kill in range(KILLS):
         # What --resume will start from: a kill between a step file's rename and the move of

@@ -1,4 +1,4 @@
-"""Numpy oracles for the hinge, minimax and WGAN-GP losses and the gradient penalty, in both
+"""Numpy oracles for the hinge, minimax, least-squares and WGAN-GP losses and the gradient penalty, in both
 backends; golden values of a first WGAN-GP and hinge step pin them down over time."""
 
 import numpy as np
@@ -21,12 +21,14 @@ NUMPY_D = {
     "minimax": lambda r, f: softplus(-r).mean() + softplus(f).mean(),
     "hinge": lambda r, f: np.maximum(0, 1 - r).mean() + np.maximum(0, 1 + f).mean(),
     "wgan-gp": lambda r, f: f.mean() - r.mean(),
+    "ls": lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean(),
 }
 NUMPY_G = {
     "ns": lambda f: softplus(-f).mean(),
     "minimax": lambda f: -softplus(f).mean(),
     "hinge": lambda f: -f.mean(),
     "wgan-gp": lambda f: -f.mean(),
+    "ls": lambda f: 0.5 * ((f - 1) ** 2).mean(),
 }
 
 

@@ -35,6 +35,7 @@ CASES = [  # (model, size, loss, width)
     ("wgan_gp_resnet", 32, "wgan-gp", 0.125),
     ("sngan_cnn", 32, "minimax", 0.125),
     ("sngan_resnet", 32, "ns", 0.0625),
+    ("sngan_cnn", 32, "ls", 0.125),
 ]
 BATCH, N_DIS = 8, 2
 

@@ -157,6 +157,8 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
     }
     if state.get("loss_scales"):  # fp16's dynamic loss scales (ganbench.precision), for an exact resume
         meta["loss_scales"] = state["loss_scales"]
+    if state.get("lecam"):  # LeCam's moving averages of D's outputs, for an exact resume
+        meta["lecam"] = state["lecam"]
     tensors = flatten_state(state)
     meta["tensors_sha256"] = tensors_digest(tensors)
     meta = with_digest(meta)
@@ -243,6 +245,17 @@ def check_metadata(meta: dict, path) -> None:
             validation.string(meta[field], path, field, validation.SHA256 if field == "tensors_sha256" else None)
     validation.json_object(meta.get("writer", {}), path, "writer")
     check_loss_scales(meta.get("loss_scales", {}), path)
+    check_lecam(meta.get("lecam", {"real": 0.0, "fake": 0.0, "updates": 0}), path)
+
+
+def check_lecam(lecam, path) -> None:
+    """{"real": finite, "fake": finite, "updates": int}, as runs with --lecam save them."""
+    lecam = validation.json_object(lecam, path, "lecam")
+    if set(lecam) != {"real", "fake", "updates"}:
+        raise GanbenchError(f"{path}: lecam must hold real, fake and updates")
+    for name in ("real", "fake"):
+        validation.number(lecam[name], path, f"lecam.{name}")
+    validation.integer(lecam["updates"], path, "lecam.updates")
 
 
 def check_loss_scales(scales, path) -> None:
@@ -313,6 +326,8 @@ def load(path, spec_for=None) -> Loaded:
         raise GanbenchError(f"{path}: {exc}") from None
     if "loss_scales" in meta:
         state["loss_scales"] = meta["loss_scales"]
+    if "lecam" in meta:
+        state["lecam"] = meta["lecam"]
     return Loaded(state, meta, path, spec)
 
 

@@ -115,6 +115,20 @@ def add_train(sub) -> None:
                    f"default {d.ema_start}")
     p.add_argument("--ortho-reg", type=float, help="BigGAN's orthogonal regularisation of G's weight matrices "
                    "(off-diagonal form, e.g. 1e-4; the shared class embedding is exempt); default 0: off")
+    p.add_argument("--r1", type=float, metavar="GAMMA", help="R1: the zero-centred gradient penalty on reals, "
+                   "gamma / 2 * E|grad_x D(x)|^2 added to D's loss (Mescheder et al. 2018); default 0: off")
+    p.add_argument("--r2", type=float, metavar="GAMMA", help="R2: the same penalty on fakes; default 0: off")
+    p.add_argument("--reg-every", type=positive_int, metavar="K", help="lazy R1/R2: only every K-th G step's D "
+                   "updates, with gamma * K (StyleGAN2); default 1")
+    p.add_argument("--lecam", type=float, metavar="W", help="LeCam regularisation (Tseng et al. 2021) of weight W "
+                   "in D's loss, against moving averages of D's outputs on reals and fakes; default 0: off")
+    p.add_argument("--lecam-decay", type=float, help="the decay of those moving averages; default 0.99")
+    p.add_argument("--data-limit", type=float, metavar="N", help="train on a keyed subset of the training set: N "
+                   "images (as many of each class as can be), or a fraction such as 0.1; recorded in config.json; "
+                   "default 0: all")
+    p.add_argument("--diffaugment", metavar="POLICY", help="DiffAugment (Zhao et al. 2020) of every image D sees, "
+                   "reals and fakes, in D's and G's updates: a comma-separated list of color, translation, cutout "
+                   "(keyed: both backends draw the same augmentations); default none")
     p.add_argument("--hflip", action=argparse.BooleanOptionalAction, help="flip each real image horizontally "
                    "with probability 1/2 (keyed: both backends flip the same images); --no-hflip turns a preset's "
                    "off; default off")
@@ -150,7 +164,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip", "ortho_reg", "precision", "sync_bn", "devices")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg", "r1", "r2", "reg_every", "lecam", "lecam_decay", "data_limit", "diffaugment", "precision", "sync_bn", "devices")
 
 
 def option_changes(args) -> dict:

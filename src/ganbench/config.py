@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from ganbench.errors import GanbenchError
+from ganbench.augment import parse_policy
 from ganbench.precision import PRECISIONS
 from ganbench.validation import MAX_INT, short, type_name
 
@@ -15,6 +16,7 @@ LOSSES = {
     "minimax": "the original minimax game: D as ns, G -softplus(D(G(z))) (saturates)",
     "hinge": "D relu(1 - D(x)) + relu(1 + D(G(z))), G -D(G(z)) (SNGAN)",
     "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
+    "ls": "least squares: D (D(x) - 1)^2 / 2 + D(G(z))^2 / 2, G (D(G(z)) - 1)^2 / 2 (LSGAN)",
 }
 LR_DECAYS = ("none", "linear")
 # the execution modes any backend has (graph: tf only; cudagraphs: torch on CUDA only)
@@ -64,6 +66,13 @@ class TrainConfig:
     ema_start: int = 0           # G updates during which the EMA copies G (BigGAN: 1000)
     hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
     ortho_reg: float = 0.0       # BigGAN's orthogonal regularisation of G's weights (0: off)
+    r1: float = 0.0              # R1: gamma of the zero-centred gradient penalty on reals (0: off)
+    r2: float = 0.0              # R2: the same on fakes (0: off)
+    reg_every: int = 1           # lazy R1/R2: every K G steps, with gamma * K (StyleGAN2's lazy regularisation)
+    lecam: float = 0.0           # LeCam regularisation's weight in D's loss (0: off)
+    lecam_decay: float = 0.99    # the decay of its moving averages of D's outputs
+    data_limit: float = 0.0      # train on a keyed, class-balanced subset: N images, or a fraction in (0, 1); 0: all
+    diffaugment: str = ""        # DiffAugment policies at every D call, e.g. "color,translation,cutout" ("": off)
     precision: str = "fp32"      # fp32, bf16 or fp16: what convolutions and dense layers compute in (precision.py)
     sync_bn: bool = True         # several processes: BatchNorm over the global batch (else per replica)
     nproc: int = 1               # the processes the run trains on; --resume may change it
@@ -79,7 +88,7 @@ class TrainConfig:
             value = getattr(self, field)
             if value not in known:
                 raise GanbenchError(f"unknown {field} {short(value)} (choose from {', '.join(known)})")
-        for field in ("steps", "batch_size", "n_dis", "nproc", "devices", "sample_every", "checkpoint_every",
+        for field in ("steps", "batch_size", "n_dis", "reg_every", "nproc", "devices", "sample_every", "checkpoint_every",
                       "keep_checkpoints", "log_every", "eval_n"):
             if getattr(self, field) <= 0:
                 raise GanbenchError(f"{field.replace('_', '-')} must be positive, got {getattr(self, field)}")
@@ -94,6 +103,20 @@ class TrainConfig:
             raise GanbenchError(f"unknown update {short(self.update)} (choose from {', '.join(UPDATES)})")
         if self.update == "simultaneous" and (self.n_dis != 1 or self.batch_size_g or self.loss == "wgan-gp"):
             raise GanbenchError("update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other than wgan-gp")
+        parse_policy(self.diffaugment)
+        if self.data_limit < 0 or (self.data_limit >= 1 and self.data_limit != int(self.data_limit)):
+            raise GanbenchError(f"data-limit must be a count of images, a fraction in (0, 1) or 0 (all), got {self.data_limit}")
+        if self.r1 < 0 or self.r2 < 0:
+            raise GanbenchError(f"r1 and r2 must be 0 (off) or positive, got {self.r1} and {self.r2}")
+        if self.lecam < 0 or not 0 <= self.lecam_decay < 1:
+            raise GanbenchError(f"lecam must be 0 (off) or positive and lecam-decay in [0, 1), got {self.lecam} and "
+                                f"{self.lecam_decay}")
+        if self.lecam and (self.nproc > 1 or self.devices > 1):
+            raise GanbenchError("lecam trains in one process on one device (its averages of D's outputs are not "
+                                "yet synchronised across replicas)")
+        if (self.r1 or self.r2) and (self.loss == "wgan-gp" or self.update == "simultaneous"):
+            raise GanbenchError("r1/r2 need update 'alternating' and a loss other than wgan-gp (which has its own "
+                                "gradient penalty)")
         if self.eps_form not in EPS_FORMS:
             raise GanbenchError(f"unknown adam-eps-form {short(self.eps_form)} (choose from {', '.join(EPS_FORMS)})")
         if self.precision not in PRECISIONS:

@@ -1,7 +1,9 @@
 """The GAN losses on D's logits (batch means), written once over a backend's tensor ops.
 
-`ops` needs softplus, relu, mean and sum (of all elements), gram (M M^T) and diag. WGAN-GP's
-gradient penalty is per backend: it differentiates through D, which is framework work.
+`ops` needs softplus, relu, mean and sum (of all elements), gram (M M^T) and diag (and reshape,
+einsum and layout for the transforms at the D-call seam, ganbench.augment). The gradient
+penalties' input gradients are per backend (input_gradients): differentiating through D is
+framework work.
 """
 
 
@@ -12,6 +14,8 @@ def d_loss(ops, kind: str, real, fake):
         return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
     if kind == "wgan-gp":  # the penalty is added by the caller
         return ops.mean(fake) - ops.mean(real)
+    if kind == "ls":  # least squares, real 1 and fake 0 (Mao et al. 2017, eq. 9 with a=0, b=c=1)
+        return 0.5 * ops.mean((real - 1.0) ** 2) + 0.5 * ops.mean(fake**2)
     raise ValueError(f"unknown loss {kind!r}")
 
 
@@ -22,7 +26,22 @@ def g_loss(ops, kind: str, fake):
         return -ops.mean(ops.softplus(fake))
     if kind in ("hinge", "wgan-gp"):
         return -ops.mean(fake)
+    if kind == "ls":
+        return 0.5 * ops.mean((fake - 1.0) ** 2)
     raise ValueError(f"unknown loss {kind!r}")
+
+
+def zero_centred_penalty(ops, grads):
+    """R1 (on reals) or R2 (on fakes), Mescheder et al. 2018: the batch mean of |grad_x D(x)|^2,
+    grads the per-sample input gradients from the backend's input_gradients."""
+    return ops.sum(grads * grads) / grads.shape[0]  # the per-sample sums' mean (batch size static)
+
+
+def lecam_penalty(ops, real, fake, ema_real, ema_fake):
+    """LeCam regularisation (Tseng et al. 2021): D's outputs on reals kept from rising above the
+    moving average of its outputs on fakes, and on fakes from falling below that on reals:
+    mean(relu(D(x) - ema_fake)^2) + mean(relu(ema_real - D(G(z)))^2)."""
+    return ops.mean(ops.relu(real - ema_fake) ** 2) + ops.mean(ops.relu(ema_real - fake) ** 2)
 
 
 def ortho_penalty(ops, matrices):

@@ -21,6 +21,8 @@ STREAM_FAKE_LABELS = 9  # class labels of the fakes (conditional models)
 STREAM_FLIP = 10        # horizontal flips of the real images
 STREAM_TRUNCATION = 11  # redraws of truncated noise elements (sampling)
 STREAM_STANDING = 12    # noise of the standing-statistics batches (sampling)
+STREAM_AUGMENT = 13     # DiffAugment's draws (ganbench.augment)
+STREAM_DATA_LIMIT = 14  # the subset of --data-limit
 
 
 def keyed_rng(seed: int, stream: int, *indices: int) -> np.random.Generator:

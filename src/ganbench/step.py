@@ -24,7 +24,7 @@ a thread of its own, interleaved with the others.
 import threading
 from dataclasses import dataclass
 
-from ganbench import losses
+from ganbench import augment, losses
 from ganbench.ema import ema_weight, sampling_generator, sn_vectors, standing_momentum
 from ganbench.precision import compute_dtype, initial_loss_scales, next_loss_scale, next_skipped, python_where, scales_loss
 from ganbench.step_inputs import REAL, FAKE, PENALTY, STEP_PARTS, StepInputs
@@ -69,7 +69,8 @@ class GANStep:
         """The networks from the canonical `state` (G_ema from its G_ema, else a copy of G, in eval
         mode: it never trains, it is only averaged), their compute precision, fp16's loss scales
         and the Adam optimisers with the state's moments. `hp` needs lr_g, lr_d, beta1, beta2, eps,
-        eps_form, loss, update, gp_lambda, ortho_reg, ema_decay, ema_start and precision."""
+        eps_form, loss, update, gp_lambda, ortho_reg, ema_decay, ema_start and precision (and may
+        have diffaugment: its transform becomes d_transform)."""
         self.spec, self.hp, self.loss, self.world = spec, hp, hp.loss, world
         self.nets = {key: self._network(net, state["nets"][key]) for key, net in spec.networks.items()}
         self.G, self.D = self.nets["G"], self.nets["D"]
@@ -80,7 +81,14 @@ class GANStep:
             if net is not None:
                 self._set_compute_dtype(net, compute_dtype(hp.precision))
         self.loss_scales = self._loss_scale_state(initial_loss_scales(state)) if scales_loss(hp.precision) else None
+        self.lecam = None  # LeCam's moving averages of D's outputs and their update count: state, checkpointed
+        if getattr(hp, "lecam", 0.0):
+            saved = {"real": 0.0, "fake": 0.0, "updates": 0, **(state.get("lecam") or {})}
+            self.lecam = {name: self._scalar_variable(value, integer=name == "updates") for name, value in saved.items()}
         self.use_ema = True  # sample from G_ema when there is one (sampling.load_generator may turn it off)
+        policies = augment.parse_policy(getattr(hp, "diffaugment", ""))
+        if policies:
+            self.d_transform = augment.diffaugment(augment.Layout(policies, *spec.image_shape[:2]))
         self._start_step(None)
         self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {key: self._optimiser(key) for key in self.nets}
@@ -94,6 +102,7 @@ class GANStep:
         ("simultaneous"). Without z_g the G update reuses the fake batch of the last D update (as
         pytorch/examples dcgan does), scored by the updated D."""
         self._start_step(t["dropout_key"], self._shard())
+        self._regularise = t["regularise"]  # a Python bool: TensorFlow traces a step of each kind
         alphas, fake_labels = per_update(t["alphas"]), per_update(t["fake_labels"])
         if self.hp.update == "simultaneous":
             return {**self._simultaneous_step(t["reals"][0], t["z"][0], fake_labels[0], self._d_calls(t, 0)),
@@ -114,24 +123,48 @@ class GANStep:
         return {**d_out, **g_out, **self._scale_log()}
 
     def _d_update(self, real, fake, alpha, calls) -> dict:
-        """D's loss on a real and a fake batch (plus WGAN-GP's penalty), its gradient and Adam."""
+        """D's loss on a real and a fake batch (plus WGAN-GP's penalty, or R1 on the reals and R2 on
+        the fakes, gamma / 2 each, times K on every K-th step when lazy), its gradient and Adam."""
         fake = self._stop_gradient(fake)
 
         def loss():
             real_call, fake_call, penalty_call = calls
-            d_loss = losses.d_loss(self.losses.OPS, self.loss, self._call_D(real, real_call),
-                                   self._call_D(fake, fake_call))
+            d_real, d_fake = self._call_D(real, real_call), self._call_D(fake, fake_call)
+            d_loss = losses.d_loss(self.losses.OPS, self.loss, d_real, d_fake)
             out = {}
+            if self.lecam is not None:
+                ema_real, ema_fake = self._update_lecam(d_real, d_fake)
+                out["lecam"] = losses.lecam_penalty(self.losses.OPS, d_real, d_fake, ema_real, ema_fake)
+                d_loss = d_loss + self._exact(self.hp.lecam) * out["lecam"]
+            scale = self._read(self.loss_scales["D"]["scale"]) if self.loss_scales else None
+            critic = lambda x: self._call_D(x, penalty_call)  # noqa: E731
             if self.loss == "wgan-gp":
-                scale = self._read(self.loss_scales["D"]["scale"]) if self.loss_scales else None
-                out["gp"] = self.losses.gradient_penalty(lambda x: self._call_D(x, penalty_call), real, fake,
-                                                         alpha, scale)
+                out["gp"] = self.losses.gradient_penalty(critic, real, fake, alpha, scale)
                 d_loss = d_loss + self.hp.gp_lambda * out["gp"]
+            for name, images in (("r1", real), ("r2", fake)):
+                gamma = getattr(self.hp, name, 0.0) * getattr(self.hp, "reg_every", 1)
+                if gamma and self._regularise:
+                    grads = self.losses.input_gradients(critic, images, scale)
+                    out[name] = losses.zero_centred_penalty(self.losses.OPS, grads)
+                    d_loss = d_loss + self._exact(gamma / 2) * out[name]
             return {"D": self._scaled("D", d_loss)}, {"d_loss": d_loss, **out}
 
         grads, out = self._gradients(("D",), loss)
         self._apply("D", grads["D"])
         return out
+
+    def _update_lecam(self, d_real, d_fake) -> tuple:
+        """LeCam's moving averages of D's mean output on reals and on fakes, this update's included
+        (the first update sets them), as the penalty reads them: in D's output dtype."""
+        weight = self.where(self._read(self.lecam["updates"]) == 0, self._exact(0.0), self._exact(self.hp.lecam_decay))
+        averages = []
+        for name, logits in (("real", d_real), ("fake", d_fake)):
+            mean = self._stop_gradient(self.losses.OPS.mean(logits))
+            average = self._read(self.lecam[name], like=mean) * weight + mean * (1.0 - weight)
+            self._write(self.lecam, name, average)
+            averages.append(average)
+        self._write(self.lecam, "updates", self._read(self.lecam["updates"]) + 1)
+        return tuple(averages)
 
     def _g_update(self, z, labels, call: DCall, d_update=None) -> dict:
         """G's forward on z, its loss through D (plus the orthogonal penalty), gradient, Adam and
@@ -287,7 +320,8 @@ class GANStep:
                 "fake_labels": optional(self._labels, inputs.fake_labels),
                 "g_labels": optional(self._labels, inputs.g_labels),
                 "transform_args": optional(self._floats, inputs.transform_args),
-                "g_transform_args": optional(self._floats, inputs.g_transform_args)}
+                "g_transform_args": optional(self._floats, inputs.g_transform_args),
+                "regularise": inputs.regularise}
 
     # -- benchmark breakdown ----------------------------------------------------------------
     def phase_fns(self, inputs: StepInputs) -> dict:
@@ -300,6 +334,7 @@ class GANStep:
             return {}  # one forward of G and D serves both updates: no parts that run apart
         t = self._step_tensors(inputs)
         self._start_step(t["dropout_key"])
+        self._regularise = t["regularise"]
         z, fake_labels = t["z"], per_update(t["fake_labels"])
         reuse, last = t["z_g"] is None, inputs.n_dis - 1
         fakes = [None] * inputs.n_dis
@@ -358,7 +393,7 @@ class GANStep:
 
     def export_state(self) -> dict:
         """The canonical state: {"nets": {key: {name: array}}, "opt": {key: {"step", "exp_avg",
-        "exp_avg_sq"}}, and fp16's "loss_scales"}."""
+        "exp_avg_sq"}}, fp16's "loss_scales" and LeCam's "lecam"}."""
         nets = {key: self._export_net(key) for key in ("G", "D")}
         if self.G_ema is not None:
             nets["G_ema"] = self._export_net("G_ema")
@@ -367,6 +402,8 @@ class GANStep:
             step, moments = self._adam_slots(key)
             state["opt"][key] = {"step": step, "exp_avg": {name: m for name, (m, _) in moments.items()},
                                  "exp_avg_sq": {name: v for name, (_, v) in moments.items()}}
+        if self.lecam is not None:
+            state["lecam"] = {name: self._python(value) for name, value in self.lecam.items()}
         if self.loss_scales:
             state["loss_scales"] = {key: {name: self._python(value) for name, value in fields.items()}
                                     for key, fields in self.loss_scales.items()}

@@ -32,6 +32,7 @@ class StepInputs:
     g_labels: np.ndarray | None = None
     transform_args: np.ndarray | None = None
     g_transform_args: np.ndarray | None = None
+    regularise: bool = True  # R1/R2 in this step's D updates (False on the skipped steps of --reg-every)
 
     @property
     def n_dis(self) -> int:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ganbench.errors import GanbenchError
-from ganbench.rng import STREAM_DATA_ORDER, keyed_rng
+from ganbench.rng import STREAM_DATA_LIMIT, STREAM_DATA_ORDER, keyed_rng
 
 
 def pad_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -19,6 +19,25 @@ def pad_to(images: np.ndarray, size: int) -> np.ndarray:
 def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 [0, 255] -> float32 [-1, 1]."""
     return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def limited(images: np.ndarray, labels: np.ndarray | None, limit: float, seed: int) -> tuple:
+    """(images, labels) cut to `limit` images (a count >= 1, or a fraction of the set in (0, 1);
+    0: all), keyed on seed: as many of each class as can be (the first classes one more when the
+    count does not divide), or a uniform subset when there are no labels; in the set's order."""
+    if not limit:
+        return images, labels
+    count = int(limit) if limit >= 1 else max(1, round(limit * len(images)))
+    if count > len(images):
+        raise GanbenchError(f"data-limit {count} exceeds the {len(images)} images of the training set")
+    rng = keyed_rng(seed, STREAM_DATA_LIMIT)
+    if labels is None:
+        return images[np.sort(rng.choice(len(images), count, replace=False))], None
+    classes = np.unique(labels)
+    share = [count // len(classes) + (k < count % len(classes)) for k in range(len(classes))]
+    chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in zip(classes, share)])
+    chosen.sort()
+    return images[chosen], labels[chosen]
 
 
 class BatchStream:

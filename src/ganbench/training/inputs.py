@@ -6,10 +6,11 @@ needs nothing but the step counter.
 
 import numpy as np
 
+from ganbench import augment
 from ganbench.config import TrainConfig
 from ganbench.step_inputs import StepInputs
 from ganbench.rng import (
-    STREAM_FAKE_LABELS, STREAM_FLIP, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng,
+    STREAM_AUGMENT, STREAM_FAKE_LABELS, STREAM_FLIP, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng,
     normal_noise,
 )
 
@@ -31,6 +32,12 @@ def draw_step_inputs(config: TrainConfig, stream, spec, step: int) -> StepInputs
         rng = keyed_rng(config.seed, STREAM_FAKE_LABELS, step)
         fake_labels = rng.integers(0, spec.num_classes, (config.n_dis, config.batch_size))
         g_labels = rng.integers(0, spec.num_classes, config.batch_size_g) if config.batch_size_g else None
+    transform_args = g_transform_args = None
+    policies = augment.parse_policy(config.diffaugment)
+    if policies:
+        layout = augment.Layout(policies, *spec.image_shape[:2])
+        transform_args, g_transform_args = augment.step_args(layout, config.seed, STREAM_AUGMENT, step, config.n_dis,
+                                                             config.batch_size, config.batch_size_g or config.batch_size)
     return StepInputs(
         reals=reals,
         z=normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step),
@@ -39,4 +46,6 @@ def draw_step_inputs(config: TrainConfig, stream, spec, step: int) -> StepInputs
         alphas=alphas,
         dropout_key=dropout_step_key(config.seed, step) if spec.has_dropout else None,
         labels=labels, fake_labels=fake_labels, g_labels=g_labels,
+        transform_args=transform_args, g_transform_args=g_transform_args,
+        regularise=step % config.reg_every == 0,
     )

@@ -24,6 +24,7 @@ from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 from ganbench.fileio import atomic_write
 from ganbench.images import save_grid
 from ganbench.init import init_gan
+from ganbench.data.batches import limited
 from ganbench.model import model_size, spec_for_config
 from ganbench.rng import STREAM_FIXED_NOISE, normal_noise
 from ganbench.sampling import sample_labels
@@ -44,6 +45,7 @@ def prepare_data(config: TrainConfig, data_dir) -> tuple:
     anything is written: bad data leaves no trace. A class-conditional model's stream carries the
     labels."""
     images, labels = data.gan_data(config.dataset, model_size(config), data_dir, config.image_dir, config.channels)
+    images, labels = limited(images, labels, config.data_limit, config.seed)
     config = config.replace(image_size=images.shape[1], channels=images.shape[3])
     spec = spec_for_config(config)
     stream = data.BatchStream(images, config.batch_size, config.seed, labels if spec.conditional else None)

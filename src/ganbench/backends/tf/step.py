@@ -253,7 +253,7 @@ class GAN(GANStep):
 
     @staticmethod
     def _write(state: dict, name: str, value) -> None:
-        state[name].assign(value)
+        state[name].assign(tf.cast(value, state[name].dtype))
 
     # -- updates -----------------------------------------------------------------------------
     def _all_reduce(self, key: str, grads: list) -> list:
