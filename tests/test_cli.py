@@ -42,7 +42,7 @@ def cli_error(capsys, *argv):
         ("--steps", "ten", "argument --steps: expected an integer, got 'ten'"),
         ("--seed", "-1", "argument --seed: must be 0 or positive, got -1"),
         ("--eval-every", "-5", "argument --eval-every: must be 0 or positive, got -5"),
-        ("--loss", "wasserstein", "unknown loss 'wasserstein' (choose from ns, minimax, hinge, wgan-gp, ls)"),
+        ("--loss", "wasserstein", "unknown loss 'wasserstein' (choose from ns, minimax, hinge, wgan-gp, rpgan, ls)"),
         ("--lr-decay", "cosine", "unknown lr-decay 'cosine' (choose from none, linear)"),
         ("--width", "0", "argument --width: must be positive and finite, got 0.0"),
         ("--channels", "2", "channels must be 1 or 3, got 2"),

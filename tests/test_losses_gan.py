@@ -1,4 +1,4 @@
-"""Numpy oracles for the hinge, minimax, least-squares and WGAN-GP losses and the gradient penalty, in both
+"""Numpy oracles for the hinge, minimax, least-squares, relativistic-pairing and WGAN-GP losses and the gradient penalty, in both
 backends; golden values of a first WGAN-GP and hinge step pin them down over time."""
 
 import numpy as np
@@ -22,13 +22,15 @@ NUMPY_D = {
     "hinge": lambda r, f: np.maximum(0, 1 - r).mean() + np.maximum(0, 1 + f).mean(),
     "wgan-gp": lambda r, f: f.mean() - r.mean(),
     "ls": lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f**2).mean(),
+    "rpgan": lambda r, f: softplus(f - r).mean(),
 }
-NUMPY_G = {
-    "ns": lambda f: softplus(-f).mean(),
-    "minimax": lambda f: -softplus(f).mean(),
-    "hinge": lambda f: -f.mean(),
-    "wgan-gp": lambda f: -f.mean(),
-    "ls": lambda f: 0.5 * ((f - 1) ** 2).mean(),
+NUMPY_G = {  # G's loss on D's logits of the fakes, and of the reals paired with them (rpgan)
+    "ns": lambda f, r: softplus(-f).mean(),
+    "minimax": lambda f, r: -softplus(f).mean(),
+    "hinge": lambda f, r: -f.mean(),
+    "wgan-gp": lambda f, r: -f.mean(),
+    "ls": lambda f, r: 0.5 * ((f - 1) ** 2).mean(),
+    "rpgan": lambda f, r: softplus(r - f).mean(),
 }
 
 
@@ -52,7 +54,7 @@ def backend_losses(name):
 def test_losses_match_numpy(backend, kind):
     losses, to, back = backend_losses(backend)
     assert back(losses.d_loss(kind, to(REAL), to(FAKE))) == pytest.approx(NUMPY_D[kind](REAL, FAKE), rel=LOSS_RTOL)
-    assert back(losses.g_loss(kind, to(FAKE))) == pytest.approx(NUMPY_G[kind](FAKE), rel=LOSS_RTOL)
+    assert back(losses.g_loss(kind, to(FAKE), to(REAL))) == pytest.approx(NUMPY_G[kind](FAKE, REAL), rel=LOSS_RTOL)
 
 
 def quadratic_critic_penalty(real, fake, alpha):

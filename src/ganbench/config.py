@@ -16,6 +16,7 @@ LOSSES = {
     "minimax": "the original minimax game: D as ns, G -softplus(D(G(z))) (saturates)",
     "hinge": "D relu(1 - D(x)) + relu(1 + D(G(z))), G -D(G(z)) (SNGAN)",
     "wgan-gp": "D D(G(z)) - D(x) + lambda * (|grad D(x_hat)| - 1)^2, G -D(G(z)) (WGAN-GP)",
+    "rpgan": "relativistic pairing: D softplus(D(G(z)) - D(x)), G softplus(D(x) - D(G(z))), real i with fake i (R3GAN)",
     "ls": "least squares: D (D(x) - 1)^2 / 2 + D(G(z))^2 / 2, G (D(G(z)) - 1)^2 / 2 (LSGAN)",
 }
 LR_DECAYS = ("none", "linear")
@@ -108,6 +109,8 @@ class TrainConfig:
             raise GanbenchError(f"data-limit must be a count of images, a fraction in (0, 1) or 0 (all), got {self.data_limit}")
         if self.r1 < 0 or self.r2 < 0:
             raise GanbenchError(f"r1 and r2 must be 0 (off) or positive, got {self.r1} and {self.r2}")
+        if self.loss == "rpgan" and self.batch_size_g not in (0, self.batch_size):
+            raise GanbenchError("loss rpgan pairs each fake with a real: batch-size-g must be 0 or the batch size")
         if self.lecam < 0 or not 0 <= self.lecam_decay < 1:
             raise GanbenchError(f"lecam must be 0 (off) or positive and lecam-decay in [0, 1), got {self.lecam} and "
                                 f"{self.lecam_decay}")

@@ -7,6 +7,10 @@ framework work.
 """
 
 
+# losses whose G loss reads D's logits on reals paired with the fakes
+PAIRED = ("rpgan",)
+
+
 def d_loss(ops, kind: str, real, fake):
     if kind in ("ns", "minimax"):  # -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z))))
         return ops.mean(ops.softplus(-real)) + ops.mean(ops.softplus(fake))
@@ -16,10 +20,13 @@ def d_loss(ops, kind: str, real, fake):
         return ops.mean(fake) - ops.mean(real)
     if kind == "ls":  # least squares, real 1 and fake 0 (Mao et al. 2017, eq. 9 with a=0, b=c=1)
         return 0.5 * ops.mean((real - 1.0) ** 2) + 0.5 * ops.mean(fake**2)
+    if kind == "rpgan":  # relativistic pairing, real i with fake i: softplus(-(D(x) - D(G(z))))
+        return ops.mean(ops.softplus(fake - real))
     raise ValueError(f"unknown loss {kind!r}")
 
 
-def g_loss(ops, kind: str, fake):
+def g_loss(ops, kind: str, fake, real=None):
+    """G's loss on D's logits of its fakes (and, for a PAIRED loss, of the reals paired with them)."""
     if kind == "ns":  # -log sigmoid(D(G(z)))
         return ops.mean(ops.softplus(-fake))
     if kind == "minimax":  # log(1 - sigmoid(D(G(z))))
@@ -28,6 +35,8 @@ def g_loss(ops, kind: str, fake):
         return -ops.mean(fake)
     if kind == "ls":
         return 0.5 * ops.mean((fake - 1.0) ** 2)
+    if kind == "rpgan":
+        return ops.mean(ops.softplus(real - fake))
     raise ValueError(f"unknown loss {kind!r}")
 
 

@@ -117,9 +117,10 @@ class GANStep:
         if reuse:
             def last_d_update(fake):
                 return self._d_update(t["reals"][last], fake, alphas[last], self._d_calls(t, last))
-            g_out = self._g_update(t["z"][last], fake_labels[last], self._g_call(t), last_d_update)
+            g_out = self._g_update(t["z"][last], fake_labels[last], self._g_call(t), last_d_update,
+                                   self._paired_reals(t))
         else:
-            g_out = self._g_update(t["z_g"], t["g_labels"], self._g_call(t))
+            g_out = self._g_update(t["z_g"], t["g_labels"], self._g_call(t), paired=self._paired_reals(t))
         return {**d_out, **g_out, **self._scale_log()}
 
     def _d_update(self, real, fake, alpha, calls) -> dict:
@@ -166,16 +167,19 @@ class GANStep:
         self._write(self.lecam, "updates", self._read(self.lecam["updates"]) + 1)
         return tuple(averages)
 
-    def _g_update(self, z, labels, call: DCall, d_update=None) -> dict:
+    def _g_update(self, z, labels, call: DCall, d_update=None, paired=None) -> dict:
         """G's forward on z, its loss through D (plus the orthogonal penalty), gradient, Adam and
         EMA. d_update(fake): the D update that these fakes also serve when the G update reuses
-        them (pytorch/examples dcgan), run unrecorded between G's forward and D's call."""
+        them (pytorch/examples dcgan), run unrecorded between G's forward and D's call. paired:
+        (reals, their D call) that a PAIRED loss scores beside the fakes."""
 
         def loss():
             fake = self._g_train(z, labels)
             d_out = {} if d_update is None else self._unrecorded(lambda: d_update(fake))
             with self._frozen_D():  # only dL/dfake is needed of D
-                g_loss = losses.g_loss(self.losses.OPS, self.loss, self._call_D(fake, call))
+                d_fake = self._call_D(fake, call)
+                d_real = None if paired is None else self._stop_gradient(self._call_D(*paired))
+                g_loss = losses.g_loss(self.losses.OPS, self.loss, d_fake, d_real)
             regularised, ortho = self._with_ortho(g_loss)
             return {"G": self._scaled("G", regularised)}, {**d_out, "g_loss": g_loss, **ortho}
 
@@ -191,7 +195,7 @@ class GANStep:
             fake = self._g_train(z, fake_labels)
             d_real, d_fake = self._call_D(real, calls[REAL]), self._call_D(fake, calls[FAKE])
             d_loss, g_loss = losses.d_loss(self.losses.OPS, self.loss, d_real, d_fake), \
-                losses.g_loss(self.losses.OPS, self.loss, d_fake)
+                losses.g_loss(self.losses.OPS, self.loss, d_fake, d_real)
             regularised, ortho = self._with_ortho(g_loss)
             return ({"G": self._scaled("G", regularised), "D": self._scaled("D", d_loss)},
                     {"d_loss": d_loss, "g_loss": g_loss, **ortho})
@@ -221,6 +225,14 @@ class GANStep:
         args = per_update(t["transform_args"])[d]
         arg = (lambda i: None) if args is None else (lambda i: args[i])
         return DCall(labels, arg(REAL)), DCall(fake_labels, arg(FAKE)), DCall(labels, arg(PENALTY), penalty=True)
+
+    def _paired_reals(self, t: dict):
+        """A PAIRED loss's reals for the G update: the last D update's, with its real call's record
+        (labels, transform); else None."""
+        if self.loss not in losses.PAIRED:
+            return None
+        last = t["reals"].shape[0] - 1
+        return t["reals"][last], self._d_calls(t, last)[REAL]
 
     @staticmethod
     def _g_call(t: dict) -> DCall:
@@ -352,7 +364,7 @@ class GANStep:
 
         def g_update():
             return self._g_update(*((z[last], fake_labels[last]) if reuse else (t["z_g"], t["g_labels"])),
-                                  self._g_call(t))
+                                  self._g_call(t), paired=self._paired_reals(t))
 
         run_fakes, run_updates, run_g = (self._bench_part(fn) for fn in (d_fakes, d_updates, g_update))
 
