@@ -138,19 +138,21 @@ def test_training_with_diffaugment_is_identical_in_both_backends(model, loss):
 
 
 def test_train_records_the_policy_and_refuses_an_unknown_one(tmp_path, data_dir):
-    """As a user runs it, beside the other options of the quality work (ls loss, lazy R1, a data limit)."""
+    """As a user runs it, beside the other options of the quality work (ls loss, lazy R1, bCR, a data
+    limit)."""
     out = tmp_path / "run"
     base = [sys.executable, "-m", "ganbench", "train", "--out", str(out), "--data-dir", str(data_dir), "--steps", "2",
             "--batch-size", "8", "--sample-every", "1000", "--no-progress"]
     done = subprocess.run(base + ["--diffaugment", "translation,cutout", "--loss", "ls", "--r1", "0.5", "--reg-every", "2",
-                                  "--log-every", "1", "--data-limit", "500"],
+                                  "--log-every", "1", "--data-limit", "500", "--cr", "2"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
-    assert (config["diffaugment"], config["loss"], config["r1"], config["reg_every"], config["data_limit"]) == \
-        ("translation,cutout", "ls", 0.5, 2, 500)
+    assert (config["diffaugment"], config["loss"], config["r1"], config["reg_every"], config["data_limit"], config["cr"]) == \
+        ("translation,cutout", "ls", 0.5, 2, 500, 2.0)
     logged = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert ["r1" in record for record in logged if "d_loss" in record] == [True, False]  # steps 1 and 2: lazy
+    assert all(record["cr"] > 0 for record in logged if "d_loss" in record)
     bad = subprocess.run(base + ["--diffaugment", "zoom", "--out", str(tmp_path / "bad")], capture_output=True,
                          text=True, timeout=600)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [

@@ -125,6 +125,8 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "train data-limit above the set": ("train --data-limit 100000 --out {ws}/o", "exceeds the 60000 images"),
     "train r1 with wgan-gp": ("train --loss wgan-gp --r1 1 --out {ws}/o", "r1/r2 need"),
     "train lecam-decay 1": ("train --lecam 0.3 --lecam-decay 1 --out {ws}/o", "lecam-decay in [0, 1)"),
+    "train cr with the simultaneous update": ("train --cr 10 --update simultaneous --out {ws}/o",
+                                              "cr needs update 'alternating'"),
     # presets
     "preset missing": ("train --preset {ws}/none.json --out {ws}/o", "none.json"),
     "preset not JSON": ("train --preset {ws}/not_json.json --out {ws}/o", "not_json.json"),

@@ -16,6 +16,7 @@ Tolerances:
 - Every wait on a process is bounded (PROCESS_TIMEOUT_S); processes left running are killed.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -28,7 +29,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from ganbench import distributed
+from ganbench import augment, distributed
 from ganbench.config import TrainConfig
 from ganbench.distributed import World, check_divides, shard_inputs
 from ganbench.errors import GanbenchError
@@ -74,8 +75,13 @@ def worst_rel(ref: dict, got: dict) -> tuple:
 def test_shards_of_the_global_inputs_make_up_the_global_inputs():
     spec, config = case_setup("wgan_gp_resnet")
     whole = global_inputs(spec, config, 0)
+    layout = augment.Layout(("translation",), 3, 8)
+    d_args, g_args = augment.step_args(layout, 0, 13, 0, config.n_dis, BATCH, len(whole.z_g))
+    whole = dataclasses.replace(whole, transform_args=d_args, g_transform_args=g_args,
+                                consistency_args=augment.consistency_args(0, 15, 0, config.n_dis, BATCH, 8))
     shards = [shard_inputs(whole, World(r, 2)) for r in range(2)]
-    for name, axis in (("reals", 1), ("z", 1), ("alphas", 1), ("z_g", 0)):
+    for name, axis in (("reals", 1), ("z", 1), ("alphas", 1), ("z_g", 0), ("transform_args", 2),
+                       ("g_transform_args", 0), ("consistency_args", 2)):
         parts = [getattr(s, name) for s in shards]
         assert parts[0].shape[axis] == getattr(whole, name).shape[axis] // 2
         np.testing.assert_array_equal(np.concatenate(parts, axis), getattr(whole, name))

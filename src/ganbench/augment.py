@@ -11,6 +11,10 @@ seam (GANStep.d_transform). Each policy with the reference's ranges:
 - cutout: a square of half the size (rounded) at a random place set to 0.
 Translation and cutout are exact 0/1 matrices and masks, drawn in numpy: applied by einsum and a
 product, they move and clear pixels without rounding, with gradients to every moved pixel.
+
+Balanced consistency regularisation (bCR, Zhao et al. 2021) reuses the translation as its
+semantics-preserving T, drawn on a stream of its own (`consistency_args`): D's output on an image
+and on its translated copy are pulled together (losses.consistency_penalty).
 """
 
 from dataclasses import dataclass
@@ -24,6 +28,9 @@ POLICIES = ("color", "translation", "cutout")
 TRANSLATION_RATIO, CUTOUT_RATIO = 0.125, 0.5
 # the D calls of one D update that are augmented: real, fake and the gradient penalty's interpolates
 CALLS_PER_D_UPDATE = 3
+# bCR's T: a translation of up to TRANSLATION_RATIO of the size, zero fill (the paper shifts CIFAR-10
+# by up to 4 of 32 pixels; its flips are left out: they do not preserve digits)
+CONSISTENCY_POLICIES = ("translation",)
 
 
 def parse_policy(text: str) -> tuple:
@@ -97,6 +104,18 @@ def step_args(layout: Layout, seed: int, stream: int, step: int, n_dis: int, bat
     rng = keyed_rng(seed, stream, step)
     d_args = draw_args(layout, rng, n_dis * CALLS_PER_D_UPDATE * batch)
     return d_args.reshape(n_dis, CALLS_PER_D_UPDATE, batch, -1), draw_args(layout, rng, batch_g)
+
+
+def consistency_args(seed: int, stream: int, step: int, n_dis: int, batch: int, size: int) -> np.ndarray:
+    """bCR's T of G step `step`: float32 [n_dis, 2, batch, width], rows for each D update's reals
+    and fakes (step_inputs.REAL, FAKE), keyed on (seed, stream, step)."""
+    layout = Layout(CONSISTENCY_POLICIES, 1, size)
+    return draw_args(layout, keyed_rng(seed, stream, step), n_dis * 2 * batch).reshape(n_dis, 2, batch, -1)
+
+
+def consistency_transform(channels: int, size: int):
+    """bCR's T as a transform fn(ops, images, args) -> images (see diffaugment)."""
+    return diffaugment(Layout(CONSISTENCY_POLICIES, channels, size))
 
 
 def diffaugment(layout: Layout):

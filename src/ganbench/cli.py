@@ -123,6 +123,9 @@ def add_train(sub) -> None:
     p.add_argument("--lecam", type=float, metavar="W", help="LeCam regularisation (Tseng et al. 2021) of weight W "
                    "in D's loss, against moving averages of D's outputs on reals and fakes; default 0: off")
     p.add_argument("--lecam-decay", type=float, help="the decay of those moving averages; default 0.99")
+    p.add_argument("--cr", type=float, metavar="W", help="balanced consistency regularisation (bCR, Zhao et al. "
+                   "2021) of weight W: W * mean (D(x) - D(T(x)))^2 on reals and on fakes in D's loss, T a keyed "
+                   "translation of up to 1/8 of the size (StudioGAN uses 10); default 0: off")
     p.add_argument("--data-limit", type=float, metavar="N", help="train on a keyed subset of the training set: N "
                    "images (as many of each class as can be), or a fraction such as 0.1; recorded in config.json; "
                    "default 0: all")
@@ -164,7 +167,7 @@ def add_train(sub) -> None:
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
                  "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
-                 "ema_decay", "ema_start", "hflip", "ortho_reg", "r1", "r2", "reg_every", "lecam", "lecam_decay", "data_limit", "diffaugment", "precision", "sync_bn", "devices")
+                 "ema_decay", "ema_start", "hflip", "ortho_reg", "r1", "r2", "reg_every", "lecam", "lecam_decay", "cr", "data_limit", "diffaugment", "precision", "sync_bn", "devices")
 
 
 def option_changes(args) -> dict:

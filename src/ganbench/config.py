@@ -72,6 +72,7 @@ class TrainConfig:
     reg_every: int = 1           # lazy R1/R2: every K G steps, with gamma * K (StyleGAN2's lazy regularisation)
     lecam: float = 0.0           # LeCam regularisation's weight in D's loss (0: off)
     lecam_decay: float = 0.99    # the decay of its moving averages of D's outputs
+    cr: float = 0.0              # bCR: weight of the consistency terms on reals and on fakes in D's loss (0: off)
     data_limit: float = 0.0      # train on a keyed, class-balanced subset: N images, or a fraction in (0, 1); 0: all
     diffaugment: str = ""        # DiffAugment policies at every D call, e.g. "color,translation,cutout" ("": off)
     precision: str = "fp32"      # fp32, bf16 or fp16: what convolutions and dense layers compute in (precision.py)
@@ -107,6 +108,10 @@ class TrainConfig:
         parse_policy(self.diffaugment)
         if self.data_limit < 0 or (self.data_limit >= 1 and self.data_limit != int(self.data_limit)):
             raise GanbenchError(f"data-limit must be a count of images, a fraction in (0, 1) or 0 (all), got {self.data_limit}")
+        if self.cr < 0:
+            raise GanbenchError(f"cr must be 0 (off) or positive, got {self.cr}")
+        if self.cr and self.update == "simultaneous":
+            raise GanbenchError("cr needs update 'alternating' (the simultaneous update has no D update of its own)")
         if self.r1 < 0 or self.r2 < 0:
             raise GanbenchError(f"r1 and r2 must be 0 (off) or positive, got {self.r1} and {self.r2}")
         if self.loss == "rpgan" and self.batch_size_g not in (0, self.batch_size):

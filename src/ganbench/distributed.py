@@ -106,6 +106,7 @@ def shard_inputs(inputs, world: World):
     per_update = {name: take(getattr(inputs, name), 1) for name in ("reals", "z", "alphas", "labels", "fake_labels")}
     return dataclasses.replace(inputs, **per_update, z_g=take(inputs.z_g, 0), g_labels=take(inputs.g_labels, 0),
                                transform_args=take(inputs.transform_args, 2),
+                               consistency_args=take(inputs.consistency_args, 2),
                                g_transform_args=take(inputs.g_transform_args, 0))
 
 

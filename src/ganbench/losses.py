@@ -53,6 +53,13 @@ def lecam_penalty(ops, real, fake, ema_real, ema_fake):
     return ops.mean(ops.relu(real - ema_fake) ** 2) + ops.mean(ops.relu(ema_real - fake) ** 2)
 
 
+def consistency_penalty(ops, logits, moved_logits):
+    """Consistency regularisation (Zhang et al. 2020; balanced, on reals and on fakes, Zhao et al.
+    2021): the mean squared change of D's output when its input is moved by a semantics-preserving
+    transform; both outputs are differentiated."""
+    return ops.mean((logits - moved_logits) ** 2)
+
+
 def ortho_penalty(ops, matrices):
     """BigGAN's orthogonal regularisation (Brock et al. 2019, eq. 3) as a loss term:
     1/2 sum over the weight matrices W (rows: output units) of ||W W^T * (1 - I)||_F^2, whose

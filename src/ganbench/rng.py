@@ -23,6 +23,7 @@ STREAM_TRUNCATION = 11  # redraws of truncated noise elements (sampling)
 STREAM_STANDING = 12    # noise of the standing-statistics batches (sampling)
 STREAM_AUGMENT = 13     # DiffAugment's draws (ganbench.augment)
 STREAM_DATA_LIMIT = 14  # the subset of --data-limit
+STREAM_CONSISTENCY = 15  # bCR's translations (--cr)
 
 
 def keyed_rng(seed: int, stream: int, *indices: int) -> np.random.Generator:

@@ -34,11 +34,13 @@ from ganbench.step_inputs import REAL, FAKE, PENALTY, STEP_PARTS, StepInputs
 class DCall:
     """One training call of D. labels: its batch's class labels (a conditional D); transform_args:
     its rows of the step's transform_args (None: D's input is not transformed); penalty: the
-    gradient penalty's call on the interpolates, which is differentiated twice."""
+    gradient penalty's call on the interpolates, which is differentiated twice; consistency_args:
+    bCR's T of its images (None: no consistency term), whose second call of D reuses this record."""
 
     labels: object = None
     transform_args: object = None
     penalty: bool = False
+    consistency_args: object = None
 
 
 class _NoneForEach:
@@ -89,6 +91,7 @@ class GANStep:
         policies = augment.parse_policy(getattr(hp, "diffaugment", ""))
         if policies:
             self.d_transform = augment.diffaugment(augment.Layout(policies, *spec.image_shape[:2]))
+        self.consistency = augment.consistency_transform(*spec.image_shape[:2]) if getattr(hp, "cr", 0.0) else None
         self._start_step(None)
         self.base_lrs = {"G": hp.lr_g, "D": hp.lr_d}
         self.opts = {key: self._optimiser(key) for key in self.nets}
@@ -133,6 +136,9 @@ class GANStep:
             d_real, d_fake = self._call_D(real, real_call), self._call_D(fake, fake_call)
             d_loss = losses.d_loss(self.losses.OPS, self.loss, d_real, d_fake)
             out = {}
+            if self.consistency is not None:
+                out["cr"] = self._consistency(real, d_real, real_call) + self._consistency(fake, d_fake, fake_call)
+                d_loss = d_loss + self._exact(self.hp.cr) * out["cr"]
             if self.lecam is not None:
                 ema_real, ema_fake = self._update_lecam(d_real, d_fake)
                 out["lecam"] = losses.lecam_penalty(self.losses.OPS, d_real, d_fake, ema_real, ema_fake)
@@ -153,6 +159,12 @@ class GANStep:
         grads, out = self._gradients(("D",), loss)
         self._apply("D", grads["D"])
         return out
+
+    def _consistency(self, images, logits, call: DCall):
+        """bCR's term for one batch: D's output on the images against its output on their copies
+        moved by the keyed T, the second call with the first one's record (labels, DiffAugment)."""
+        moved = self.consistency(self.losses.OPS, images, call.consistency_args)
+        return losses.consistency_penalty(self.losses.OPS, logits, self._call_D(moved, call))
 
     def _update_lecam(self, d_real, d_fake) -> tuple:
         """LeCam's moving averages of D's mean output on reals and on fakes, this update's included
@@ -222,9 +234,11 @@ class GANStep:
     def _d_calls(self, t: dict, d: int) -> tuple:
         """The records of D update d's calls: (real, fake, penalty)."""
         labels, fake_labels = per_update(t["labels"])[d], per_update(t["fake_labels"])[d]
-        args = per_update(t["transform_args"])[d]
+        args, moves = per_update(t["transform_args"])[d], per_update(t["consistency_args"])[d]
         arg = (lambda i: None) if args is None else (lambda i: args[i])
-        return DCall(labels, arg(REAL)), DCall(fake_labels, arg(FAKE)), DCall(labels, arg(PENALTY), penalty=True)
+        move = (lambda i: None) if moves is None else (lambda i: moves[i])
+        return (DCall(labels, arg(REAL), consistency_args=move(REAL)),
+                DCall(fake_labels, arg(FAKE), consistency_args=move(FAKE)), DCall(labels, arg(PENALTY), penalty=True))
 
     def _paired_reals(self, t: dict):
         """A PAIRED loss's reals for the G update: the last D update's, with its real call's record
@@ -333,6 +347,7 @@ class GANStep:
                 "g_labels": optional(self._labels, inputs.g_labels),
                 "transform_args": optional(self._floats, inputs.transform_args),
                 "g_transform_args": optional(self._floats, inputs.g_transform_args),
+                "consistency_args": optional(self._floats, inputs.consistency_args),
                 "regularise": inputs.regularise}
 
     # -- benchmark breakdown ----------------------------------------------------------------

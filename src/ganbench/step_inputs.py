@@ -9,7 +9,8 @@ import numpy as np
 
 # The parts of an alternating step, in order, as each backend's phase_fns runs them for the bench
 STEP_PARTS = ("D's fakes (G forward)", "D updates", "G update")
-# The D calls of one D update, in call order: rows of StepInputs.transform_args' axis 1
+# The D calls of one D update, in call order: rows of StepInputs.transform_args' axis 1 (REAL and
+# FAKE also of consistency_args' axis 1)
 REAL, FAKE, PENALTY = range(3)
 
 
@@ -32,6 +33,7 @@ class StepInputs:
     g_labels: np.ndarray | None = None
     transform_args: np.ndarray | None = None
     g_transform_args: np.ndarray | None = None
+    consistency_args: np.ndarray | None = None  # bCR's T: [n_dis, 2, B, width], rows REAL and FAKE
     regularise: bool = True  # R1/R2 in this step's D updates (False on the skipped steps of --reg-every)
 
     @property

@@ -10,7 +10,7 @@ from ganbench import augment
 from ganbench.config import TrainConfig
 from ganbench.step_inputs import StepInputs
 from ganbench.rng import (
-    STREAM_AUGMENT, STREAM_FAKE_LABELS, STREAM_FLIP, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng,
+    STREAM_AUGMENT, STREAM_CONSISTENCY, STREAM_FAKE_LABELS, STREAM_FLIP, STREAM_GP_ALPHA, STREAM_NOISE_D, STREAM_NOISE_G, dropout_step_key, keyed_rng,
     normal_noise,
 )
 
@@ -38,6 +38,10 @@ def draw_step_inputs(config: TrainConfig, stream, spec, step: int) -> StepInputs
         layout = augment.Layout(policies, *spec.image_shape[:2])
         transform_args, g_transform_args = augment.step_args(layout, config.seed, STREAM_AUGMENT, step, config.n_dis,
                                                              config.batch_size, config.batch_size_g or config.batch_size)
+    consistency_args = None
+    if config.cr:
+        consistency_args = augment.consistency_args(config.seed, STREAM_CONSISTENCY, step, config.n_dis,
+                                                    config.batch_size, spec.image_shape[1])
     return StepInputs(
         reals=reals,
         z=normal_noise(config.seed, STREAM_NOISE_D, (config.n_dis, config.batch_size, spec.z_dim), step),
@@ -46,6 +50,6 @@ def draw_step_inputs(config: TrainConfig, stream, spec, step: int) -> StepInputs
         alphas=alphas,
         dropout_key=dropout_step_key(config.seed, step) if spec.has_dropout else None,
         labels=labels, fake_labels=fake_labels, g_labels=g_labels,
-        transform_args=transform_args, g_transform_args=g_transform_args,
+        transform_args=transform_args, g_transform_args=g_transform_args, consistency_args=consistency_args,
         regularise=step % config.reg_every == 0,
     )
