@@ -312,6 +312,22 @@ class RunConfigReader(JsonReader):
         return config.to_dict()
 
 
+class BestRecordReader(JsonReader):
+    name = "best-checkpoint record (best)"
+
+    def __init__(self, run: Path):
+        from ganbench import checkpoint
+
+        self.run, self.target = run, run / "checkpoints" / "best"
+        checkpoint.write_best(checkpoint.resolve(run), 2, "fid", 12.5)
+
+    def read(self):
+        import ganbench
+
+        generator = ganbench.load_generator(self.run / "best", backend="torch")
+        return hashlib.sha256(generator.sample(4).tobytes()).hexdigest(), generator.step
+
+
 class PresetReader(JsonReader):
     name = "preset (.json)"
 
@@ -452,7 +468,7 @@ def build_corpus(work: Path) -> list:
     run = work / "run"
     ganbench.train("biggan_cpu", run, dataset="mnist", width=0.0625, steps=2, batch_size=8, log_every=1,
                    sample_every=1000, checkpoint_every=1000, ema_decay=0.9, ema_start=0, progress=False)
-    readers = [CheckpointReader(run), PointerReader(run), RunConfigReader(run), LogReader(run),
+    readers = [CheckpointReader(run), PointerReader(run), BestRecordReader(run), RunConfigReader(run), LogReader(run),
                PresetReader(work), NpzReader(work), ImageFolderReader(work), InceptionWeightsReader(work)]
 
     import torch

@@ -125,6 +125,10 @@ CASES = {  # name: (argv with {ws} for the workspace, a fragment of the one stde
     "train data-limit above the set": ("train --data-limit 100000 --out {ws}/o", "exceeds the 60000 images"),
     "train r1 with wgan-gp": ("train --loss wgan-gp --r1 1 --out {ws}/o", "r1/r2 need"),
     "train lecam-decay 1": ("train --lecam 0.3 --lecam-decay 1 --out {ws}/o", "lecam-decay in [0, 1)"),
+    "train best-metric unknown": ("train --eval-every 5 --best-metric lpips --out {ws}/o", "unknown best-metric 'lpips'"),
+    "train best-metric without evaluation": ("train --best-metric fid --out {ws}/o", "best-metric needs eval-every"),
+    "train best-metric of classes, unconditional": ("train --eval-every 5 --best-metric intra_fid --out {ws}/o",
+                                                    "best-metric intra_fid needs a class-conditional model"),
     "train cr with the simultaneous update": ("train --cr 10 --update simultaneous --out {ws}/o",
                                               "cr needs update 'alternating'"),
     # presets

@@ -188,3 +188,34 @@ def test_a_run_whose_latest_lags_or_is_missing_loads_and_resumes(tmp_path, spec,
     assert checkpoint.load(tmp_path).path == first
     loaded, skipped = checkpoint.load_newest_valid(tmp_path)
     assert loaded.path == first and skipped == []
+
+
+@pytest.mark.parametrize("metric,values,best", [("fid", [5.0, 7.0, 4.0, 4.5], [1, 1, 3, 3]),
+                                                ("coverage", [0.5, 0.7, float("nan"), 0.6], [1, 2, 2, 2])])
+def test_the_best_checkpoint_follows_its_metric_and_is_never_pruned(tmp_path, spec, torch_state, metric, values, best):
+    """Steps 1-4 evaluated with `values`, checkpoints kept 1: `best` names the step with the best
+    value so far (lower FD, higher coverage; NaN never), whose file pruning keeps; RUN/best,
+    RUN/checkpoints/best and RUN/latest resolve by name."""
+    from ganbench.training.loop import BestCheckpoint
+
+    tracker = BestCheckpoint(tmp_path, metric)
+    for step, value, expected in zip((1, 2, 3, 4), values, best):
+        protected = tracker.protected
+        path = checkpoint.save(tmp_path, step, torch_state, CONFIG, spec, WRITER, keep=1, protect=protected)
+        assert {p.name for p in (tmp_path / "checkpoints").glob("step_*")} == {path.name, protected or path.name}
+        if tracker.improves(value):
+            tracker.keep(path, step, value)
+        assert checkpoint.best_record(tmp_path) == {"checkpoint": f"step_{expected:07d}.safetensors", "step": expected,
+                                                    "metric": metric, "value": values[expected - 1]}
+        assert (tmp_path / "checkpoints" / f"step_{expected:07d}.safetensors").is_file()
+    assert checkpoint.resolve(tmp_path / "best").name == checkpoint.resolve(tmp_path / "checkpoints" / "best").name == \
+        f"step_{best[-1]:07d}.safetensors"
+    assert checkpoint.resolve(tmp_path / "latest").name == "step_0000004.safetensors"
+    assert BestCheckpoint(tmp_path, metric).protected == f"step_{best[-1]:07d}.safetensors"  # a resumed run's
+    assert BestCheckpoint(tmp_path, "kid").protected is None  # another metric starts afresh
+
+
+def test_a_run_without_a_best_checkpoint_says_how_to_keep_one(tmp_path, spec, torch_state):
+    checkpoint.save(tmp_path, 1, torch_state, CONFIG, spec, WRITER)
+    with pytest.raises(GanbenchError, match="keeps no best checkpoint \\(train with --eval-every"):
+        checkpoint.resolve(tmp_path / "best")

@@ -12,7 +12,7 @@ import pytest
 
 FUZZER = Path(__file__).parent / "fuzz_readers.py"
 READERS = {"checkpoint (.safetensors)", "checkpoint pointer (latest)", "run config.json", "log.jsonl", "preset (.json)",
-           "images (.npz)", "image folder (PNG)", "Inception weights (.pth)", "classifier (.safetensors)",
+           "best-checkpoint record (best)", "images (.npz)", "image folder (PNG)", "Inception weights (.pth)", "classifier (.safetensors)",
            "mnist t10k-images-idx3-ubyte", "mnist t10k-labels-idx1-ubyte.gz", "cifar10 test_batch.bin",
            "stl10 test_X.bin", "stl10 test_y.bin"}
 

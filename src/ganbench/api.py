@@ -41,6 +41,8 @@ def resolve(config=None, out=None, resume: bool = False, **fields) -> tuple[Trai
         base = loop.saved_config(out)
         if fields.get("backend", base.backend) != base.backend and "mode" not in fields:
             base = base.replace(mode="default")  # the other backend's own default, not this one's mode
+        if "eval_every" in fields and "best_metric" not in fields:
+            base = base.replace(best_metric="")  # resolved again for the new evaluation schedule
     else:
         base = config if isinstance(config, TrainConfig) else apply_preset(TrainConfig(), config) if config else TrainConfig()
     try:

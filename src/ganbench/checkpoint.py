@@ -26,12 +26,13 @@ from safetensors.numpy import save as st_save
 
 from ganbench import validation
 from ganbench.errors import GanbenchError
-from ganbench.fileio import atomic_write
+from ganbench.fileio import atomic_write, write_json
 
 FORMAT = "ganbench-checkpoint"
 VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
 LATEST = "latest"
+BEST = "best"  # JSON: the checkpoint with the best periodic-evaluation value so far (--best-metric)
 MOMENTS = ("exp_avg", "exp_avg_sq")
 UNHASHED_FIELDS = ("notes", "init")
 FIELDS_ADDED_AFTER_V1 = ("sn_eps", "no_affine", "prelude", "num_classes")  # see legacy_spec_hash
@@ -141,8 +142,9 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"step_{step:07d}.safetensors"
 
 
-def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int = 3) -> Path:
-    """Write the checkpoint of `step`, move `latest` to it, and keep the newest `keep` files."""
+def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int = 3, protect: str | None = None) -> Path:
+    """Write the checkpoint of `step`, move `latest` to it, and keep the newest `keep` files and
+    the one named `protect` (the best checkpoint)."""
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -166,15 +168,46 @@ def save(run_dir, step: int, state: dict, config, spec, writer: dict, keep: int 
     atomic_write(path, st_save(tensors, metadata={"ganbench": json.dumps(meta)}))
     atomic_write(path.parent / LATEST, (path.name + "\n").encode())
     for old in sorted(path.parent.glob("step_*.safetensors"))[:-keep]:
-        old.unlink(missing_ok=True)
+        if old.name != protect:
+            old.unlink(missing_ok=True)
     return path
+
+
+def best_record(run_dir) -> dict | None:
+    """The run's checkpoints/best ({"checkpoint", "step", "metric", "value"}), checked field by
+    field; None when the run keeps none."""
+    path = Path(run_dir) / CHECKPOINT_DIR / BEST
+    if not path.is_file():
+        return None
+    record = validation.json_object(validation.read_json(path, "best-checkpoint record"), path, "the record")
+    return {"checkpoint": validation.string(record.get("checkpoint"), path, "checkpoint", STEP_FILE),
+            "step": validation.integer(record.get("step"), path, "step"),
+            "metric": validation.string(record.get("metric"), path, "metric"),
+            "value": validation.number(record.get("value"), path, "value")}
+
+
+def write_best(path: Path, step: int, metric: str, value: float) -> dict:
+    """Point checkpoints/best at the checkpoint file `path` (written before: a kill leaves the
+    previous record, whose file is never pruned)."""
+    record = {"checkpoint": path.name, "step": int(step), "metric": metric, "value": float(value)}
+    write_json(path.parent / BEST, record)
+    return record
 
 
 def resolve(path) -> Path:
     """A checkpoint file, or a run/checkpoints directory: then the checkpoint its `latest` names, or
     without `latest` (a kill between the first checkpoint's rename and the pointer's) the newest
-    step file."""
+    step file. RUN/best and RUN/latest (or RUN/checkpoints/best, /latest) name those checkpoints."""
     path = Path(path)
+    if path.name in (BEST, LATEST) and not path.exists() and (path.parent / CHECKPOINT_DIR).is_dir():
+        path = path.parent / CHECKPOINT_DIR / path.name
+    if path.name == BEST and path.parent.name == CHECKPOINT_DIR:
+        record = best_record(path.parent.parent)
+        if record is None:
+            raise GanbenchError(f"{path}: the run keeps no best checkpoint (train with --eval-every to keep one)")
+        path = path.parent / record["checkpoint"]
+    elif path.name == LATEST and path.is_file():
+        path = path.parent / read_pointer(path)
     if path.is_dir():
         folder = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
         pointer = folder / LATEST

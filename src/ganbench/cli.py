@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ganbench import __version__
 from ganbench.archs import ARCHS
-from ganbench.config import EPS_FORMS, LOSSES, MODES, UPDATES, TrainConfig
+from ganbench.config import BEST_METRICS, EPS_FORMS, LOSSES, MODES, UPDATES, TrainConfig
 from ganbench.data import DATASETS
 from ganbench.precision import PRECISIONS
 from ganbench.presets import preset_names
@@ -141,6 +141,9 @@ def add_train(sub) -> None:
     p.add_argument("--checkpoint-every", type=positive_int, help=f"checkpoint every N steps; default {d.checkpoint_every}")
     p.add_argument("--keep-checkpoints", type=positive_int, help=f"newest checkpoints kept; default {d.keep_checkpoints}")
     p.add_argument("--eval-every", type=non_negative_int, help="evaluate every N steps with the dataset's classifier (0: never); default 0")
+    p.add_argument("--best-metric", help="with --eval-every: checkpoints/best names the checkpoint with the best "
+                   f"value of this metric so far, never pruned (choose from {', '.join(BEST_METRICS)}); sample, "
+                   "eval and export take RUN/best; default fid, intra_fid for a class-conditional model")
     p.add_argument("--eval-n", type=positive_int, help=f"samples per periodic evaluation; default {d.eval_n}")
     p.add_argument("--out", type=Path, help="run directory; default runs/<model>-<dataset>-<backend>")
     add_data_options(p)
@@ -166,7 +169,7 @@ def add_train(sub) -> None:
 # TrainConfig fields set by the train options of the same name (None: not given).
 OPTION_FIELDS = ("model", "dataset", "image_dir", "image_size", "channels", "width", "backend", "mode", "loss",
                  "update", "gp_lambda", "steps", "batch_size", "batch_size_g", "lr_g", "lr_d", "beta1", "beta2", "eps", "eps_form", "lr_decay",
-                 "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n",
+                 "n_dis", "seed", "sample_every", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_n", "best_metric",
                  "ema_decay", "ema_start", "hflip", "ortho_reg", "r1", "r2", "reg_every", "lecam", "lecam_decay", "cr", "data_limit", "diffaugment", "precision", "sync_bn", "devices")
 
 
@@ -464,6 +467,9 @@ def add_bench(sub) -> None:
                    "and quality-<preset>.png")
     p.add_argument("--minutes", type=positive_float, default=2.0, help="--quality: training budget per run; default 2")
     p.add_argument("--evals", type=positive_int, default=6, help="--quality: scores per run after the one at 0 s; default 6")
+    p.add_argument("--best-metric", help="with --eval-every: checkpoints/best names the checkpoint with the best "
+                   f"value of this metric so far, never pruned (choose from {', '.join(BEST_METRICS)}); sample, "
+                   "eval and export take RUN/best; default fid, intra_fid for a class-conditional model")
     p.add_argument("--eval-n", type=positive_int, default=2000, help="--quality: samples per score; default 2000")
     add_data_options(p)
     p.add_argument("--out", type=Path, default=Path("bench"), help="output directory (new or empty); default bench")

@@ -20,6 +20,10 @@ LOSSES = {
     "ls": "least squares: D (D(x) - 1)^2 / 2 + D(G(z))^2 / 2, G (D(G(z)) - 1)^2 / 2 (LSGAN)",
 }
 LR_DECAYS = ("none", "linear")
+# --best-metric: the periodic evaluation's metrics a best checkpoint can follow, and which way is better
+BEST_METRICS = {"fid": "lower", "kid": "lower", "intra_fid": "lower", "class_kl": "lower", "score": "higher",
+                "precision": "higher", "recall": "higher", "coverage": "higher", "class_accuracy": "higher"}
+CONDITIONAL_METRICS = ("intra_fid", "class_accuracy")
 # the execution modes any backend has (graph: tf only; cudagraphs: torch on CUDA only)
 MODES = ("default", "eager", "graph", "compiled", "cudagraphs")
 EPS_FORMS = {
@@ -63,6 +67,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0          # evaluate every N steps (0: never); needs the dataset's classifier
     eval_n: int = 5000           # samples per periodic evaluation
+    best_metric: str = ""        # checkpoints/best follows this eval metric ("": fid, intra_fid when conditional)
     ema_decay: float = 0.0       # EMA of G's weights and buffers after each G update (0: no EMA)
     ema_start: int = 0           # G updates during which the EMA copies G (BigGAN: 1000)
     hflip: bool = False          # flip each real image horizontally with probability 1/2 (keyed)
@@ -108,6 +113,10 @@ class TrainConfig:
         parse_policy(self.diffaugment)
         if self.data_limit < 0 or (self.data_limit >= 1 and self.data_limit != int(self.data_limit)):
             raise GanbenchError(f"data-limit must be a count of images, a fraction in (0, 1) or 0 (all), got {self.data_limit}")
+        if self.best_metric and self.best_metric not in BEST_METRICS:
+            raise GanbenchError(f"unknown best-metric {short(self.best_metric)} (choose from {', '.join(BEST_METRICS)})")
+        if self.best_metric and not self.eval_every:
+            raise GanbenchError("best-metric needs eval-every: the best checkpoint is chosen by the periodic evaluation")
         if self.cr < 0:
             raise GanbenchError(f"cr must be 0 (off) or positive, got {self.cr}")
         if self.cr and self.update == "simultaneous":

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ganbench import checkpoint, data, validation
 from ganbench.backends import get_backend
-from ganbench.config import TrainConfig
+from ganbench.config import BEST_METRICS, CONDITIONAL_METRICS, TrainConfig
 from ganbench.distributed import check_divides, current_world, shard_inputs
 from ganbench.errors import GanbenchError, TrainingDiverged, TrainingStopped
 from ganbench.fileio import atomic_write
@@ -37,7 +37,7 @@ SAMPLES_DIR = "samples"
 GRID_SIZE = 64
 # what a resumed run may change: its length, its outputs, and where and how it runs (not the recipe)
 RESUME_MAY_CHANGE = {"steps", "sample_every", "checkpoint_every", "keep_checkpoints", "log_every", "backend",
-                     "mode", "eval_every", "eval_n", "precision", "nproc", "devices"}
+                     "mode", "eval_every", "eval_n", "best_metric", "precision", "nproc", "devices"}
 
 
 def prepare_data(config: TrainConfig, data_dir) -> tuple:
@@ -48,8 +48,19 @@ def prepare_data(config: TrainConfig, data_dir) -> tuple:
     images, labels = limited(images, labels, config.data_limit, config.seed)
     config = config.replace(image_size=images.shape[1], channels=images.shape[3])
     spec = spec_for_config(config)
+    config = config.replace(best_metric=chosen_best_metric(config, spec))
     stream = data.BatchStream(images, config.batch_size, config.seed, labels if spec.conditional else None)
     return config, spec, stream
+
+
+def chosen_best_metric(config: TrainConfig, spec) -> str:
+    """The metric checkpoints/best follows: --best-metric, else FD (intra-class FD for a
+    class-conditional model); "" without periodic evaluation."""
+    if not config.eval_every:
+        return ""
+    if config.best_metric in CONDITIONAL_METRICS and not spec.conditional:
+        raise GanbenchError(f"best-metric {config.best_metric} needs a class-conditional model")
+    return config.best_metric or ("intra_fid" if spec.conditional else "fid")
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
@@ -164,6 +175,8 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
     bar = tqdm(total=config.steps, initial=start, disable=not progress, unit="step", dynamic_ncols=True)
     started = window_start = time.perf_counter()
     window_steps, save_s, slowest = 0, 0.0, 0.0
+    best = BestCheckpoint(run_dir, config.best_metric) if evaluator else None
+    saved_step = None
     try:
         for step in range(start, config.steps):
             step_start = time.perf_counter()
@@ -194,11 +207,19 @@ def run_steps(gan, config, spec, stream, run_dir: Path, start: int, last_path, b
             stopping = (signum or out_of_time) and done < config.steps
             if done % config.checkpoint_every == 0 or done == config.steps or stopping:
                 save_start = time.perf_counter()
-                last_path = save_checkpoint(gan, run_dir, done, config, spec, backend, write=main)
-                save_s = time.perf_counter() - save_start
+                last_path = save_checkpoint(gan, run_dir, done, config, spec, backend, write=main,
+                                            protect=best and best.protected)
+                save_s, saved_step = time.perf_counter() - save_start, done
             if evaluator and (done % config.eval_every == 0 or done == config.steps):
                 bar.set_description("eval")
-                logger.log(done, evaluator(gan))
+                metrics = evaluator(gan)
+                logger.log(done, metrics)
+                value = metrics.get(f"eval/{config.best_metric}")
+                if best.improves(value):
+                    if saved_step != done:  # the best is kept as a checkpoint of its own step
+                        last_path = save_checkpoint(gan, run_dir, done, config, spec, backend, protect=best.protected)
+                        saved_step = done
+                    best.keep(last_path, done, value)
                 bar.set_description(None)
                 window_start, window_steps = time.perf_counter(), 0  # eval time is not training time
             if stopping:
@@ -231,6 +252,32 @@ def agreed_stop(collective, signum, out_of_time: bool) -> tuple:
         return signum, out_of_time
     largest, late = collective.max([float(signum or 0), float(out_of_time)])
     return (signal.Signals(int(largest)) if largest else None), bool(late)
+
+
+class BestCheckpoint:
+    """checkpoints/best: the checkpoint with the best value of `metric` among the periodic
+    evaluations, never pruned; a resumed run goes on from its record (unless it follows another
+    metric now)."""
+
+    def __init__(self, run_dir: Path, metric: str):
+        self.metric, self.lower = metric, BEST_METRICS[metric] == "lower"
+        saved = checkpoint.best_record(run_dir)
+        self.record = saved if saved and saved["metric"] == metric else None
+
+    @property
+    def protected(self) -> str | None:
+        """The file name of the best checkpoint, which pruning keeps."""
+        return self.record and self.record["checkpoint"]
+
+    def improves(self, value) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        if self.record is None:
+            return True
+        return value < self.record["value"] if self.lower else value > self.record["value"]
+
+    def keep(self, path: Path, step: int, value: float) -> None:
+        self.record = checkpoint.write_best(path, step, self.metric, value)
 
 
 class NoLogger:
@@ -266,9 +313,11 @@ class PeriodicEval:
         return {f"eval/{name}": value for name, value in result["metrics"].items()}
 
 
-def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend, write: bool = True) -> Path:
+def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, backend, write: bool = True,
+                    protect: str | None = None) -> Path:
     """The step's checkpoint, once its weights are checked finite; write=False (ranks other than
-    0, whose weights are rank 0's) checks the same weights and writes nothing."""
+    0, whose weights are rank 0's) checks the same weights and writes nothing. protect: a
+    checkpoint's file name that pruning keeps (the best)."""
     state = gan.export_state()
     for key, arrays in state["nets"].items():
         bad = [name for name, value in arrays.items() if not np.all(np.isfinite(value))]
@@ -276,4 +325,4 @@ def save_checkpoint(gan, run_dir: Path, step: int, config: TrainConfig, spec, ba
             raise TrainingDiverged(f"non-finite weights in network {key} ({bad[0]}) at step {step}; last checkpoint kept")
     if not write:
         return checkpoint.checkpoint_path(run_dir, step)
-    return checkpoint.save(run_dir, step, state, config, spec, writer_info(backend), config.keep_checkpoints)
+    return checkpoint.save(run_dir, step, state, config, spec, writer_info(backend), config.keep_checkpoints, protect)
