@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from eval_table import markdown_table as sample_quality_table
+from quality_recipes import table as recipes_table
 
 from ganbench import figures, plot
 from ganbench.bench import report
@@ -87,6 +88,16 @@ def sample_quality() -> list:
     return sample_quality_table(load("eval_table.json"))
 
 
+RECIPES_JSON = "quality-recipes-mnist.json"  # benchmarks/quality_recipes.py's runs on MNIST
+
+
+def quality_recipes() -> list:
+    result = load(RECIPES_JSON)
+    versions = ", ".join(f"{name} {version}" for name, version in result["versions"].items())
+    return [recipes_table(result["summary"]), "", report.machine_line(result["machine"])
+            + f" {versions}. Command: `{result['command']}` ({result['date']})."]
+
+
 BIGGAN_NAMES = {"torch": "PyTorch", "tf": "TensorFlow", "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
@@ -124,7 +135,7 @@ def transcribed(name: str):
 
 
 TABLES = {"speed-summary": speed_summary, "speed-full": speed_full, "quality-for-time": quality_for_time,
-          "sample-quality": sample_quality, "biggan-runs": biggan_runs, "biggan-per-class": biggan_per_class,
+          "sample-quality": sample_quality, "quality-recipes": quality_recipes, "biggan-runs": biggan_runs, "biggan-per-class": biggan_per_class,
           "classifiers": transcribed("classifiers.json"), "ema-runs": transcribed("ema_runs.json"),
           "fashion-runs": transcribed("fashion_runs.json")}
 
@@ -152,6 +163,10 @@ def figure_jobs() -> dict:
         draw = lambda out, preset=preset: figures.save(  # noqa: E731
             figures.quality_figure([r for r in runs if r["preset"] == preset], preset), out / "x.png", out / "x.svg")
         jobs[f"benchmarks/results/quality-{preset}"] = (["benchmarks/results/quality.json"], draw, (".png", ".svg"))
+    if (RESULTS / RECIPES_JSON).is_file():
+        draw = lambda out: figures.save(figures.recipes_figure(  # noqa: E731
+            load(RECIPES_JSON)["runs"], "MNIST, unconditional: sample quality per CPU-minute"), out / "x.png")
+        jobs["docs/images/quality-recipes-mnist"] = ([f"benchmarks/results/{RECIPES_JSON}"], draw, (".png",))
     for target, spec in RUN_PLOTS.items():
         run_dirs = [RESULTS / r for r in spec["runs"]]
         draw = lambda out, dirs=run_dirs, spec=spec: plot.plot_runs(  # noqa: E731

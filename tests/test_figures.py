@@ -54,6 +54,18 @@ def test_quality_figure(tmp_path):
     assert pixels_of(png, TORCH_RGB) > 100 and pixels_of(png, TF_RGB) > 100
 
 
+def test_recipes_figure(tmp_path):
+    def curve(scale):
+        return [{"train_minutes": m, "step": 1000 * m, "metrics": {"fid": scale / (m + 1)}} for m in (2, 5, 10)]
+
+    runs = [{"recipe": recipe, "backend": backend, "seed": 0, "curve": curve(scale)}
+            for recipe, scale in (("dcgan", 1000), ("sngan", 100)) for backend in ("torch", "tf")]
+    runs[1]["curve"] = curve(3000)
+    (png,) = figures.save(figures.recipes_figure(runs, "MNIST"), tmp_path / "r.png")
+    check_png(png, (640, 400))
+    assert pixels_of(png, TORCH_RGB) > 100 and pixels_of(png, TF_RGB) > 100
+
+
 def test_smoothing_is_debiased_ema():
     np.testing.assert_allclose(figures.smooth(np.array([1.0, 0.0, 0.0]), 0.5), [1.0, 1 / 3, 1 / 7], rtol=1e-12)
     np.testing.assert_array_equal(figures.smooth(np.array([3.0, 5.0]), 0.0), [3.0, 5.0])

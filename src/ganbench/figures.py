@@ -102,6 +102,26 @@ def quality_figure(runs: list, title: str):
     return fig
 
 
+def recipes_figure(runs: list, title: str):
+    """Classifier FD against CPU-minutes of training, a line per run of benchmarks/quality_recipes.py
+    (colour: backend; line style: recipe; the log scale shows both the start and the end)."""
+    fig = figure(figsize=(6.4, 4))
+    ax = fig.subplots()
+    styles = dict(zip(dict.fromkeys(r["recipe"] for r in runs), ("-", "--", ":", "-.")))
+    for r in runs:
+        ax.plot([p["train_minutes"] for p in r["curve"]], [p["metrics"]["fid"] for p in r["curve"]], marker="o",
+                markersize=3, color=BACKEND_COLOURS.get(r["backend"]), linestyle=styles[r["recipe"]],
+                label=f"{r['recipe']}, {r['backend']}, seed {r['seed']}")
+    ax.set_yscale("log")
+    ax.set_xlabel("CPU-minutes of training (one core, one thread)")
+    ax.set_ylabel("classifier FD, 5000 samples (lower is better)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    if runs:
+        ax.legend(fontsize=7)
+    return fig
+
+
 def smooth(values: np.ndarray, weight: float) -> np.ndarray:
     """TensorBoard's smoothing: an exponential moving average, debiased at the start."""
     out, average = np.empty(len(values)), 0.0
