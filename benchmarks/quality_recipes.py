@@ -4,7 +4,7 @@ with one thread, for each backend and seed, then scored as a user scores it: `ga
 accuracy and intra-class FD too for a class-conditional model), and, with --curve, of every
 kept checkpoint, for FD against CPU-minutes.
 
-    python benchmarks/quality_recipes.py --recipes dcgan dcgan_fast --backends torch tf --seeds 0 1 2 \\
+    python benchmarks/quality_recipes.py --recipes dcgan sngan_cpu --backends torch tf --seeds 0 1 2 \\
         --minutes 10 --parallel 2 --out benchmarks/results/quality-recipes.json
 
 A recipe is a list of `ganbench train` options (RECIPES). Each run is `ganbench train --time-limit`
@@ -29,27 +29,11 @@ from statistics import median
 
 from ganbench.bench.measure import machine
 
-# the options of each recipe (`ganbench train`), besides the dataset, backend, seed and budget
+# the options of each recipe (`ganbench train`), besides the dataset, backend, seed and budget; the
+# screening runs that chose sngan_cpu, with their options: results/quality-recipes-screening.json
 RECIPES = {
-    # the seed article's DCGAN as `ganbench train` runs it by default
-    "dcgan": [],
-    # the seed's DCGAN with an EMA of G
-    "dcgan_ema": ["--ema-decay", "0.999", "--ema-start", "200"],
-    # SNGAN's standard CNN at a quarter width, hinge loss, a fresh G batch, an EMA of G
-    "sngan_w025_ema": ["--model", "sngan_cnn", "--width", "0.25", "--loss", "hinge", "--batch-size-g", "64",
-                       "--ema-decay", "0.999", "--ema-start", "200"],
-    # the same with batch 32 reusing D's last fakes (more G updates for the budget) and D's rate doubled
-    "sngan_w025_b32": ["--model", "sngan_cnn", "--width", "0.25", "--loss", "hinge", "--batch-size", "32",
-                       "--lr-d", "4e-4", "--ema-decay", "0.999", "--ema-start", "500"],
-    # an EMA short enough for a 10-minute run (a window of about 100 G updates)
-    "sngan_w025_b32_ema99": ["--model", "sngan_cnn", "--width", "0.25", "--loss", "hinge", "--batch-size", "32",
-                             "--lr-d", "4e-4", "--ema-decay", "0.99", "--ema-start", "1000"],
-    "sngan_w025_b16_ema99": ["--model", "sngan_cnn", "--width", "0.25", "--loss", "hinge", "--batch-size", "16",
-                             "--lr-d", "4e-4", "--ema-decay", "0.99", "--ema-start", "1000"],
-    "sngan_w025_b8_ema99": ["--model", "sngan_cnn", "--width", "0.25", "--loss", "hinge", "--batch-size", "8",
-                            "--lr-d", "4e-4", "--ema-decay", "0.99", "--ema-start", "1000"],
-    "sngan_w05_b16_ema99": ["--model", "sngan_cnn", "--width", "0.5", "--loss", "hinge", "--batch-size", "16",
-                            "--lr-d", "4e-4", "--ema-decay", "0.99", "--ema-start", "1000"],
+    "dcgan": [],  # the seed article's DCGAN as `ganbench train` runs it by default
+    "sngan_cpu": ["--preset", "sngan_cpu"],  # SNGAN's standard CNN sized for a CPU (its _about says how)
 }
 SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
                  "MKL_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}

@@ -82,16 +82,16 @@ def test_eval_table(tmp_path, data_dir, quick_classifier):
 def test_quality_recipes(tmp_path, data_dir, quick_classifier):
     """Two steps of one recipe per backend instead of a budget, every checkpoint scored."""
     out = tmp_path / "quality.json"
-    stdout = run_script("quality_recipes.py", "--recipes", "sngan_w025_ema", "--seeds", 0, "--steps", 2,
+    stdout = run_script("quality_recipes.py", "--recipes", "sngan_cpu", "--seeds", 0, "--steps", 2,
                         "--checkpoint-every", 1, "--curve", "--n", 300, "--data-dir", data_dir,
                         "--runs-dir", tmp_path / "runs", "--out", out)
     result = json.loads(out.read_text())
     assert [(r["backend"], r["steps"], [p["step"] for p in r["curve"]]) for r in result["runs"]] == [
         ("torch", 2, [1, 2]), ("tf", 2, [1, 2])]
     assert all(r["final"]["fid"] > 0 and r["cpu_minutes"] > 0 and r["config"]["model"] == "sngan_cnn"
-               for r in result["runs"])
+               and r["config"]["batch_size"] == 8 for r in result["runs"])
     assert [row["median_fid"] for row in result["summary"]] == [r["final"]["fid"] for r in result["runs"]]
-    assert result["machine"]["cpu"] and "| sngan_w025_ema | mnist | torch | 0 | 2 |" in stdout
+    assert result["machine"]["cpu"] and "| sngan_cpu | mnist | torch | 0 | 2 |" in stdout
 
 
 def test_render_results_check_passes_on_the_recorded_files():

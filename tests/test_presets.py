@@ -31,7 +31,7 @@ def tiny_data(tmp_path_factory):
 
 def test_the_papers_presets_exist_and_validate():
     assert preset_names() == ["biggan_cifar10", "biggan_cpu", "dcgan", "dcgan_pytorch_example", "dcgan_tf_tutorial", "sngan_cifar10",
-                              "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10"]
+                              "sngan_cnn_cifar10", "sngan_cpu", "sngan_stl10", "wgan_gp_cifar10"]
     biggan = apply_preset(TrainConfig(), "biggan_cifar10").validate()
     assert (biggan.model, biggan.loss, biggan.n_dis, biggan.batch_size, biggan.lr_g, biggan.lr_d, biggan.beta1,
             biggan.beta2, biggan.eps, biggan.ema_decay, biggan.ema_start, biggan.hflip, biggan.steps) == (
@@ -40,6 +40,10 @@ def test_the_papers_presets_exist_and_validate():
     assert (small.model, small.width, small.loss, small.n_dis, small.batch_size, small.lr_g, small.lr_d, small.beta1,
             small.eps, small.ema_decay, small.ema_start, small.hflip, small.steps) == (
         "biggan", 0.125, "hinge", 1, 16, 2e-4, 4e-4, 0.5, 1e-6, 0.999, 2000, False, 7000)
+    cpu = apply_preset(TrainConfig(), "sngan_cpu").validate()  # docs/results.md's 10-CPU-minute MNIST runs
+    assert (cpu.model, cpu.dataset, cpu.width, cpu.loss, cpu.n_dis, cpu.batch_size, cpu.batch_size_g, cpu.lr_g, cpu.lr_d,
+            cpu.beta1, cpu.beta2, cpu.ema_decay, cpu.ema_start, cpu.steps) == (
+        "sngan_cnn", "mnist", 0.25, "hinge", 1, 8, 0, 2e-4, 4e-4, 0.5, 0.999, 0.995, 2000, 20000)
     assert read_preset("dcgan-tf-tutorial") == read_preset("dcgan_tf_tutorial")
     sngan = apply_preset(TrainConfig(), "sngan_cifar10").validate()
     assert (sngan.model, sngan.loss, sngan.lr_g, sngan.beta1, sngan.beta2, sngan.n_dis, sngan.batch_size,
@@ -51,13 +55,13 @@ def test_the_papers_presets_exist_and_validate():
 
 @pytest.mark.parametrize("backend", ["torch", "tf"])
 @pytest.mark.parametrize("preset", ["sngan_cifar10", "sngan_cnn_cifar10", "sngan_stl10", "wgan_gp_cifar10",
-                                    "biggan_cifar10"])
+                                    "biggan_cifar10", "sngan_cpu"])
 def test_every_preset_trains_in_both_backends(tmp_path, tiny_data, preset, backend):
     config = apply_preset(TrainConfig(), preset).replace(backend=backend, **SMALL)
     last = loop.train(config, tmp_path / "run", data_dir=tiny_data, progress=False)
     state, meta, _, _ = checkpoint.load(last)
     size = 48 if preset == "sngan_stl10" else 32
-    assert meta["config"]["image_size"] == size and meta["config"]["channels"] == 3
+    assert meta["config"]["image_size"] == size and meta["config"]["channels"] == (1 if config.dataset == "mnist" else 3)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2]
     assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in log)
