@@ -48,7 +48,7 @@ def cli_error(capsys, *argv):
         ("--channels", "2", "channels must be 1 or 3, got 2"),
         ("--beta1", "1.0", "beta1 must be in [0, 1), got 1.0"),
         ("--preset", "biggan", "unknown preset 'biggan' (choose from biggan_cifar10, biggan_cpu, dcgan, dcgan_pytorch_example, "
-         "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
+         "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_cpu, sngan_stl10, wgan_gp_cifar10, or give a .json file)"),
         ("--update", "lockstep", "unknown update 'lockstep' (choose from alternating, simultaneous)"),
         ("--adam-eps-form", "paper", "unknown adam-eps-form 'paper' (choose from torch, keras)"),
         ("--n-dis", "2", "update 'simultaneous' needs n-dis 1, batch-size-g 0 and a loss other "
@@ -185,7 +185,7 @@ def test_console_script_reports_bad_input_in_one_line(tmp_path):
         (["--backends", "tf", "--modes", "cudagraphs"], "no mode among cudagraphs runs in tf (graph is tf only, "
          "cudagraphs torch only)"),
         (["--presets", "dcgan,stylegan"], "unknown preset 'stylegan' (choose from biggan_cifar10, biggan_cpu, dcgan, dcgan_pytorch_example, "
-         "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_stl10, wgan_gp_cifar10)"),
+         "dcgan_tf_tutorial, sngan_cifar10, sngan_cnn_cifar10, sngan_cpu, sngan_stl10, wgan_gp_cifar10)"),
     ],
 )
 def test_bad_bench_options(capsys, tmp_path, args, message):

@@ -48,4 +48,4 @@ def test_a_case_reproduces_alone(summary, tmp_path):
                            str(out)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     one = json.loads(out.read_text())
-    assert one["cases"] == 1 and list(one["readers"]) == ["log.jsonl"]
+    assert one["cases"] == 1 and list(one["readers"]) == ["run config.json"]  # readers in build_corpus order
