@@ -467,9 +467,6 @@ def add_bench(sub) -> None:
                    "and quality-<preset>.png")
     p.add_argument("--minutes", type=positive_float, default=2.0, help="--quality: training budget per run; default 2")
     p.add_argument("--evals", type=positive_int, default=6, help="--quality: scores per run after the one at 0 s; default 6")
-    p.add_argument("--best-metric", help="with --eval-every: checkpoints/best names the checkpoint with the best "
-                   f"value of this metric so far, never pruned (choose from {', '.join(BEST_METRICS)}); sample, "
-                   "eval and export take RUN/best; default fid, intra_fid for a class-conditional model")
     p.add_argument("--eval-n", type=positive_int, default=2000, help="--quality: samples per score; default 2000")
     add_data_options(p)
     p.add_argument("--out", type=Path, default=Path("bench"), help="output directory (new or empty); default bench")

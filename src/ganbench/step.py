@@ -54,8 +54,8 @@ def optional(convert, value):
 
 
 def per_update(batches):
-    """A step input indexed by D update: the [n_dis, ...] tensor, or None for each update when the
-    step has no such input (no labels, no penalty weights)."""
+    """A step input indexed by D update (or by D call): the [n_dis, ...] tensor, or None for each
+    index when the step has no such input (no labels, no penalty weights, no transform)."""
     return _NoneForEach() if batches is None else batches
 
 
@@ -234,11 +234,9 @@ class GANStep:
     def _d_calls(self, t: dict, d: int) -> tuple:
         """The records of D update d's calls: (real, fake, penalty)."""
         labels, fake_labels = per_update(t["labels"])[d], per_update(t["fake_labels"])[d]
-        args, moves = per_update(t["transform_args"])[d], per_update(t["consistency_args"])[d]
-        arg = (lambda i: None) if args is None else (lambda i: args[i])
-        move = (lambda i: None) if moves is None else (lambda i: moves[i])
-        return (DCall(labels, arg(REAL), consistency_args=move(REAL)),
-                DCall(fake_labels, arg(FAKE), consistency_args=move(FAKE)), DCall(labels, arg(PENALTY), penalty=True))
+        args, moves = (per_update(per_update(t[name])[d]) for name in ("transform_args", "consistency_args"))
+        return (DCall(labels, args[REAL], consistency_args=moves[REAL]),
+                DCall(fake_labels, args[FAKE], consistency_args=moves[FAKE]), DCall(labels, args[PENALTY], penalty=True))
 
     def _paired_reals(self, t: dict):
         """A PAIRED loss's reals for the G update: the last D update's, with its real call's record
